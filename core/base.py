@@ -1,0 +1,288 @@
+"""The reranker contract and the one pipeline every provider runs through."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from core.config import RerankerConfig
+from core.errors import ConfigError, InvalidInputError, MissingDependencyError, ProviderError, RerankError
+from core.normalize import ScoreScale, to_unit_interval
+from core.results import RankedItem, Ranking, RerankedDocuments, Scores, merge_usage
+from core.text import extract_texts, validate_documents, validate_query, validate_texts, validate_top_k
+
+logger = logging.getLogger("rerank_layer")
+
+#: Keys ``rerank`` adds to each returned dict.
+SCORE_KEY = "rerank_score"
+RAW_SCORE_KEY = "rerank_raw_score"
+ERROR_KEY = "rerank_error"
+
+
+class BaseReranker(ABC):
+    """A reranker: implement ``score`` (and ``ascore`` for native async); the rest is shared.
+
+    ``score(query, texts)`` returns one raw score per text, in input order. The
+    pipeline validates input, checks the scores, normalises them with the
+    provider's ``score_scale`` rule, sorts, applies ``top_k`` / threshold, and
+    on failure tries the fallback rerankers, then keeps the first-stage order
+    (``on_error="fail_open"``) or raises (``on_error="raise"``).
+    """
+
+    provider: ClassVar[str] = "base"
+    config_class: ClassVar[type[RerankerConfig]] = RerankerConfig
+    score_scale: ClassVar[ScoreScale] = "logit"
+    #: True for network-bound providers: ``rerank_many`` then runs queries concurrently.
+    io_bound: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        config: RerankerConfig | dict[str, Any] | None = None,
+        *,
+        fallbacks: Sequence[BaseReranker] = (),
+        **overrides: Any,
+    ) -> None:
+        self.config = self.config_class.build(config, **overrides)
+        self.fallbacks: list[BaseReranker] = list(fallbacks)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.config.model!r})"
+
+    @property
+    def model_name(self) -> str:
+        """The model this reranker scores with."""
+        return self.config.model or self.provider
+
+    # --- the provider's job -------------------------------------------------------------
+    @abstractmethod
+    def score(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Raw scores for ``texts`` against ``query``, one per text, in input order."""
+
+    async def ascore(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Async twin of ``score``; local models run it in a worker thread."""
+        return await asyncio.to_thread(self.score, query, texts)
+
+    def warmup(self) -> None:
+        """Load models or clients eagerly (default: nothing to do)."""
+
+    # --- scoring with checks ------------------------------------------------------------
+    def _call_score(self, query: str, texts: list[str]) -> list[float]:
+        return self.score(query, texts)
+
+    async def _acall_score(self, query: str, texts: list[str]) -> list[float]:
+        return await self.ascore(query, texts)
+
+    def _checked(self, texts: list[str], raw: object) -> Scores:
+        """Validate raw scores: a list, one finite number per text."""
+        if not isinstance(raw, (list, tuple)):
+            raise ProviderError(f"score() returned {type(raw).__name__}, not a list", provider=self.provider)
+        if len(raw) != len(texts):
+            raise ProviderError(
+                f"got {len(raw)} scores for {len(texts)} documents", provider=self.provider
+            )
+        values: list[float] = []
+        for i, value in enumerate(raw):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ProviderError(f"score {i} is not a finite number: {value!r}", provider=self.provider)
+            values.append(float(value))
+        usage = raw.usage if isinstance(raw, Scores) else {}
+        flags = raw.flags if isinstance(raw, Scores) else {}
+        return Scores(values, usage=usage, flags=flags)
+
+    @property
+    def scale(self) -> ScoreScale:
+        """The scale of this reranker's raw scores (a provider may decide per model)."""
+        return self.score_scale
+
+    def normalized(self, raw: Sequence[float]) -> list[float]:
+        """``rerank_score`` values for raw scores: the scale's rule, or raw if normalize is off."""
+        return to_unit_interval(raw, self.scale) if self.config.normalize else list(raw)
+
+    # --- the pipeline -------------------------------------------------------------------
+    def _chain(self) -> list[BaseReranker]:
+        return [self, *self.fallbacks]
+
+    def _order(
+        self,
+        reranker: BaseReranker,
+        raw: Scores,
+        top_k: int | None,
+        score_threshold: float | None,
+        attempts: list[str],
+    ) -> Ranking:
+        scores = reranker.normalized(raw)
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        items = [RankedItem(i, scores[i], raw[i], raw.flags.get(i)) for i in order]
+        threshold = score_threshold if score_threshold is not None else self.config.score_threshold
+        if threshold is not None:
+            items = [item for item in items if item.score is not None and item.score >= threshold]
+        limit = top_k if top_k is not None else self.config.top_k
+        if limit is not None:
+            items = items[:limit]
+        return Ranking(items, reranker.provider, reranker.model_name, dict(raw.usage), attempts=attempts)
+
+    def _failed(self, n: int, top_k: int | None, error: Exception | None, attempts: list[str]) -> Ranking:
+        assert error is not None, "the chain always holds at least this reranker"
+        if self.config.on_error == "raise":
+            raise error
+        message = f"{type(error).__name__}: {error}"
+        logger.warning("reranking failed, keeping first-stage order: %s", message)
+        limit = top_k if top_k is not None else self.config.top_k
+        items = [RankedItem(i, None, None) for i in range(n)][:limit]
+        return Ranking(items, "first_stage", None, error=message, attempts=[*attempts, "first_stage"])
+
+    def _prepare(self, query: object, texts: object, top_k: object) -> tuple[list[str], int | None]:
+        validate_query(query)
+        return validate_texts(texts), validate_top_k(top_k)
+
+    def rank(
+        self,
+        query: str,
+        texts: Sequence[str],
+        *,
+        top_k: int | None = None,
+        score_threshold: float | None = None,
+    ) -> Ranking:
+        """Rank ``texts`` for ``query``: the pipeline on plain strings."""
+        text_list, limit = self._prepare(query, texts, top_k)
+        attempts: list[str] = []
+        if not text_list or limit == 0:
+            return Ranking([], self.provider, self.model_name)
+        error: Exception | None = None
+        for reranker in self._chain():
+            attempts.append(reranker.provider)
+            try:
+                raw = reranker._checked(text_list, reranker._call_score(query, text_list))
+            except Exception as exc:  # noqa: BLE001 - any provider failure goes to the policy
+                error = _triage(exc, reranker.provider)
+                continue
+            return self._order(reranker, raw, limit, score_threshold, attempts)
+        return self._failed(len(text_list), limit, error, attempts)
+
+    async def arank(
+        self,
+        query: str,
+        texts: Sequence[str],
+        *,
+        top_k: int | None = None,
+        score_threshold: float | None = None,
+    ) -> Ranking:
+        """Async twin of ``rank``."""
+        text_list, limit = self._prepare(query, texts, top_k)
+        attempts: list[str] = []
+        if not text_list or limit == 0:
+            return Ranking([], self.provider, self.model_name)
+        error: Exception | None = None
+        for reranker in self._chain():
+            attempts.append(reranker.provider)
+            try:
+                raw = reranker._checked(text_list, await reranker._acall_score(query, text_list))
+            except Exception as exc:  # noqa: BLE001 - any provider failure goes to the policy
+                error = _triage(exc, reranker.provider)
+                continue
+            return self._order(reranker, raw, limit, score_threshold, attempts)
+        return self._failed(len(text_list), limit, error, attempts)
+
+    # --- Mem0's dict contract -------------------------------------------------------------
+    def _texts_of(self, documents: object) -> list[str]:
+        return extract_texts(validate_documents(documents), self.config.text_key)
+
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[dict[str, Any] | str],
+        top_k: int | None = None,
+        *,
+        score_threshold: float | None = None,
+        rerank: bool = True,
+    ) -> RerankedDocuments:
+        """Copies of ``documents`` with ``rerank_score`` added, best first (Mem0's contract)."""
+        texts = self._texts_of(documents)
+        if not rerank:
+            return _unranked(query, documents, top_k, self.config.top_k)
+        ranking = self.rank(query, texts, top_k=top_k, score_threshold=score_threshold)
+        return attach_scores(documents, ranking)
+
+    async def arerank(
+        self,
+        query: str,
+        documents: Sequence[dict[str, Any] | str],
+        top_k: int | None = None,
+        *,
+        score_threshold: float | None = None,
+        rerank: bool = True,
+    ) -> RerankedDocuments:
+        """Async twin of ``rerank``."""
+        texts = self._texts_of(documents)
+        if not rerank:
+            return _unranked(query, documents, top_k, self.config.top_k)
+        ranking = await self.arank(query, texts, top_k=top_k, score_threshold=score_threshold)
+        return attach_scores(documents, ranking)
+
+    def rerank_many(
+        self,
+        requests: Sequence[tuple[str, Sequence[dict[str, Any] | str]]],
+        top_k: int | None = None,
+    ) -> list[RerankedDocuments]:
+        """Rerank several (query, documents) pairs; concurrently for network providers."""
+        if not self.io_bound or len(requests) < 2:
+            return [self.rerank(q, docs, top_k) for q, docs in requests]
+        with ThreadPoolExecutor(max_workers=self.config.max_concurrency) as pool:
+            return list(pool.map(lambda r: self.rerank(r[0], r[1], top_k), requests))
+
+    async def arerank_many(
+        self,
+        requests: Sequence[tuple[str, Sequence[dict[str, Any] | str]]],
+        top_k: int | None = None,
+    ) -> list[RerankedDocuments]:
+        """Async ``rerank_many``: at most ``max_concurrency`` queries in flight."""
+        limit = asyncio.Semaphore(self.config.max_concurrency)
+
+        async def one(query: str, docs: Sequence[dict[str, Any] | str]) -> RerankedDocuments:
+            async with limit:
+                return await self.arerank(query, docs, top_k)
+
+        return list(await asyncio.gather(*(one(q, d) for q, d in requests)))
+
+
+def _triage(exc: Exception, provider: str) -> Exception:
+    """Re-raise configuration mistakes; turn anything else into a logged provider failure."""
+    if isinstance(exc, (ConfigError, MissingDependencyError, InvalidInputError)):
+        raise exc
+    error = exc if isinstance(exc, RerankError) else ProviderError(f"{type(exc).__name__}: {exc}", provider=provider)
+    logger.warning("reranker %s failed: %s", provider, error)
+    return error
+
+
+def _copy(doc: dict[str, Any] | str) -> dict[str, Any]:
+    return dict(doc) if isinstance(doc, dict) else {"text": doc}
+
+
+def attach_scores(documents: Sequence[dict[str, Any] | str], ranking: Ranking) -> RerankedDocuments:
+    """Copies of the ranked documents with ``rerank_score`` (and raw score / error) added."""
+    out = []
+    for item in ranking.items:
+        doc = _copy(documents[item.index])
+        doc[SCORE_KEY] = item.score
+        doc[RAW_SCORE_KEY] = item.raw_score
+        error = ranking.error or item.flag
+        if error is not None:
+            doc[ERROR_KEY] = error
+        out.append(doc)
+    return RerankedDocuments(out, ranking)
+
+
+def _unranked(
+    query: str, documents: Sequence[dict[str, Any] | str], top_k: int | None, default_top_k: int | None
+) -> RerankedDocuments:
+    validate_query(query)
+    limit = validate_top_k(top_k)
+    limit = limit if limit is not None else default_top_k
+    items = [RankedItem(i, None, None) for i in range(len(documents))][:limit]
+    ranking = Ranking(items, "none", None, attempts=[])
+    return RerankedDocuments([_copy(documents[item.index]) for item in items], ranking)

@@ -1,0 +1,1 @@
+"""Built-in providers, one per module; import them through ``core.registry``."""

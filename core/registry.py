@@ -1,0 +1,96 @@
+"""Provider registry and the Mem0-style factory ``create_reranker``."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+from core.base import BaseReranker
+from core.errors import ConfigError
+
+#: Entry-point group third-party packages use to add providers.
+ENTRY_POINT_GROUP = "rerank_layer.providers"
+
+#: Built-in providers (Mem0's keys), imported only when first used.
+BUILTIN_PROVIDERS: dict[str, str] = {
+    "cohere": "core.providers.cohere:CohereReranker",
+    "zero_entropy": "core.providers.zero_entropy:ZeroEntropyReranker",
+    "huggingface": "core.providers.huggingface:HuggingFaceReranker",
+    "sentence_transformer": "core.providers.sentence_transformer:SentenceTransformerReranker",
+    "llm_reranker": "core.providers.llm_reranker:LLMReranker",
+}
+
+#: Other spellings users type for the same providers.
+ALIASES: dict[str, str] = {
+    "zeroentropy": "zero_entropy",
+    "sentence_transformers": "sentence_transformer",
+    "sentence-transformers": "sentence_transformer",
+    "hf": "huggingface",
+    "transformers": "huggingface",
+    "llm": "llm_reranker",
+}
+
+_registered: dict[str, type[BaseReranker] | str] = {}
+
+SPEC_KEYS = ("provider", "config", "fallbacks")
+
+
+def register_provider(name: str, reranker: type[BaseReranker] | str) -> None:
+    """Register a provider class (or a ``"module:Class"`` path) under ``name``."""
+    _registered[name] = reranker
+
+
+def available_providers() -> list[str]:
+    """Every provider name that ``create_reranker`` accepts (aliases excluded)."""
+    names = set(BUILTIN_PROVIDERS) | set(_registered)
+    names |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(names)
+
+
+def _load(target: type[BaseReranker] | str) -> type[BaseReranker]:
+    if not isinstance(target, str):
+        return target
+    module_name, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    if not (isinstance(cls, type) and issubclass(cls, BaseReranker)):
+        raise ConfigError(f"{target} is not a BaseReranker subclass")
+    return cls
+
+
+def get_provider_class(name: str) -> type[BaseReranker]:
+    """The reranker class registered as ``name`` (or one of its aliases)."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"provider must be a non-empty string, got {name!r}")
+    key = ALIASES.get(name, name)
+    if key in _registered:
+        return _load(_registered[key])
+    if key in BUILTIN_PROVIDERS:
+        return _load(BUILTIN_PROVIDERS[key])
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=key):
+        return _load(ep.load())
+    raise ConfigError(f"unknown reranker provider {name!r}; available: {available_providers()}")
+
+
+def create_reranker(spec: dict[str, Any] | BaseReranker) -> BaseReranker:
+    """Build a reranker from ``{"provider": ..., "config": {...}, "fallbacks": [...]}``.
+
+    ``fallbacks`` is an optional list of specs tried in order when the provider fails.
+    """
+    if isinstance(spec, BaseReranker):
+        return spec
+    if not isinstance(spec, dict):
+        raise ConfigError(f"reranker spec must be a dict, got {type(spec).__name__}")
+    unknown = sorted(str(k) for k in spec if k not in SPEC_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown reranker spec key(s) {unknown}; allowed keys: {list(SPEC_KEYS)}")
+    if "provider" not in spec:
+        raise ConfigError("reranker spec needs a 'provider' key")
+    config = spec.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"'config' must be a dict, got {type(config).__name__}")
+    fallbacks = spec.get("fallbacks") or []
+    if not isinstance(fallbacks, list):
+        raise ConfigError(f"'fallbacks' must be a list of specs, got {type(fallbacks).__name__}")
+    cls = get_provider_class(spec["provider"])
+    return cls(config, fallbacks=[create_reranker(f) for f in fallbacks])
