@@ -6,14 +6,15 @@ import asyncio
 import logging
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from core.config import RerankerConfig
 from core.errors import ConfigError, InvalidInputError, MissingDependencyError, ProviderError, RerankError
 from core.normalize import ScoreScale, to_unit_interval
-from core.results import RankedItem, Ranking, RerankedDocuments, Scores, merge_usage
+from core.results import RankedItem, Ranking, RerankedDocuments, Scores
 from core.text import extract_texts, validate_documents, validate_query, validate_texts, validate_top_k
 
 logger = logging.getLogger("rerank_layer")
@@ -67,14 +68,16 @@ class BaseReranker(ABC):
         """Async twin of ``score``; local models run it in a worker thread."""
         return await asyncio.to_thread(self.score, query, texts)
 
-    def warmup(self) -> None:
+    def warmup(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Load models or clients eagerly (default: nothing to do)."""
 
     # --- scoring with checks ------------------------------------------------------------
-    def _call_score(self, query: str, texts: list[str]) -> list[float]:
+    def _call_score(self, query: str, texts: list[str], top_n: int | None = None) -> list[float]:
+        """Call ``score``. ``top_n``: only the best ``top_n`` will be kept (a hint; ignored by default)."""
         return self.score(query, texts)
 
-    async def _acall_score(self, query: str, texts: list[str]) -> list[float]:
+    async def _acall_score(self, query: str, texts: list[str], top_n: int | None = None) -> list[float]:
+        """Async twin of ``_call_score``."""
         return await self.ascore(query, texts)
 
     def _checked(self, texts: list[str], raw: object) -> Scores:
@@ -82,17 +85,15 @@ class BaseReranker(ABC):
         if not isinstance(raw, (list, tuple)):
             raise ProviderError(f"score() returned {type(raw).__name__}, not a list", provider=self.provider)
         if len(raw) != len(texts):
-            raise ProviderError(
-                f"got {len(raw)} scores for {len(texts)} documents", provider=self.provider
-            )
+            raise ProviderError(f"got {len(raw)} scores for {len(texts)} documents", provider=self.provider)
         values: list[float] = []
         for i, value in enumerate(raw):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ProviderError(f"score {i} is not a finite number: {value!r}", provider=self.provider)
             values.append(float(value))
-        usage = raw.usage if isinstance(raw, Scores) else {}
-        flags = raw.flags if isinstance(raw, Scores) else {}
-        return Scores(values, usage=usage, flags=flags)
+        if not isinstance(raw, Scores):
+            return Scores(values)
+        return Scores(values, usage=raw.usage, flags=raw.flags, unscored=raw.unscored)
 
     @property
     def scale(self) -> ScoreScale:
@@ -113,20 +114,34 @@ class BaseReranker(ABC):
         raw: Scores,
         top_k: int | None,
         score_threshold: float | None,
-        attempts: list[str],
+        log: AttemptLog,
     ) -> Ranking:
         scores = reranker.normalized(raw)
-        order = sorted(range(len(scores)), key=lambda i: -scores[i])
-        items = [RankedItem(i, scores[i], raw[i], raw.flags.get(i)) for i in order]
+        unscored = raw.unscored  # outside an API top_n: after every scored document, without a score
+        order = sorted(range(len(scores)), key=lambda i: (i in unscored, -scores[i]))
+        items = [
+            RankedItem(i, None, None, raw.flags.get(i))
+            if i in unscored
+            else RankedItem(i, scores[i], raw[i], raw.flags.get(i))
+            for i in order
+        ]
         threshold = score_threshold if score_threshold is not None else self.config.score_threshold
         if threshold is not None:
             items = [item for item in items if item.score is not None and item.score >= threshold]
         limit = top_k if top_k is not None else self.config.top_k
         if limit is not None:
             items = items[:limit]
-        return Ranking(items, reranker.provider, reranker.model_name, dict(raw.usage), attempts=attempts)
+        return Ranking(
+            items,
+            reranker.provider,
+            reranker.model_name,
+            dict(raw.usage),
+            attempts=log.attempts,
+            errors=log.errors,
+        )
 
-    def _failed(self, n: int, top_k: int | None, error: Exception | None, attempts: list[str]) -> Ranking:
+    def _failed(self, n: int, top_k: int | None, log: AttemptLog) -> Ranking:
+        error = log.last_error
         assert error is not None, "the chain always holds at least this reranker"
         if self.config.on_error == "raise":
             raise error
@@ -134,11 +149,18 @@ class BaseReranker(ABC):
         logger.warning("reranking failed, keeping first-stage order: %s", message)
         limit = top_k if top_k is not None else self.config.top_k
         items = [RankedItem(i, None, None) for i in range(n)][:limit]
-        return Ranking(items, "first_stage", None, error=message, attempts=[*attempts, "first_stage"])
+        attempts = [*log.attempts, "first_stage"]
+        return Ranking(items, "first_stage", None, error=message, attempts=attempts, errors=log.errors)
 
     def _prepare(self, query: object, texts: object, top_k: object) -> tuple[list[str], int | None]:
         validate_query(query)
         return validate_texts(texts), validate_top_k(top_k)
+
+    def _top_n_hint(self, top_k: int | None, score_threshold: float | None) -> int | None:
+        """How many scores the call will keep: ``top_k`` unless a threshold needs every score."""
+        if score_threshold is not None or self.config.score_threshold is not None:
+            return None
+        return top_k if top_k is not None else self.config.top_k
 
     def rank(
         self,
@@ -150,19 +172,17 @@ class BaseReranker(ABC):
     ) -> Ranking:
         """Rank ``texts`` for ``query``: the pipeline on plain strings."""
         text_list, limit = self._prepare(query, texts, top_k)
-        attempts: list[str] = []
         if not text_list or limit == 0:
             return Ranking([], self.provider, self.model_name)
-        error: Exception | None = None
+        hint = self._top_n_hint(limit, score_threshold)
+        log = AttemptLog()
         for reranker in self._chain():
-            attempts.append(reranker.provider)
-            try:
-                raw = reranker._checked(text_list, reranker._call_score(query, text_list))
-            except Exception as exc:  # noqa: BLE001 - any provider failure goes to the policy
-                error = _triage(exc, reranker.provider)
-                continue
-            return self._order(reranker, raw, limit, score_threshold, attempts)
-        return self._failed(len(text_list), limit, error, attempts)
+            raw: Scores | None = None
+            with log.attempt(reranker.provider):
+                raw = reranker._checked(text_list, reranker._call_score(query, text_list, hint))
+            if raw is not None:
+                return self._order(reranker, raw, limit, score_threshold, log)
+        return self._failed(len(text_list), limit, log)
 
     async def arank(
         self,
@@ -174,19 +194,17 @@ class BaseReranker(ABC):
     ) -> Ranking:
         """Async twin of ``rank``."""
         text_list, limit = self._prepare(query, texts, top_k)
-        attempts: list[str] = []
         if not text_list or limit == 0:
             return Ranking([], self.provider, self.model_name)
-        error: Exception | None = None
+        hint = self._top_n_hint(limit, score_threshold)
+        log = AttemptLog()
         for reranker in self._chain():
-            attempts.append(reranker.provider)
-            try:
-                raw = reranker._checked(text_list, await reranker._acall_score(query, text_list))
-            except Exception as exc:  # noqa: BLE001 - any provider failure goes to the policy
-                error = _triage(exc, reranker.provider)
-                continue
-            return self._order(reranker, raw, limit, score_threshold, attempts)
-        return self._failed(len(text_list), limit, error, attempts)
+            raw: Scores | None = None
+            with log.attempt(reranker.provider):
+                raw = reranker._checked(text_list, await reranker._acall_score(query, text_list, hint))
+            if raw is not None:
+                return self._order(reranker, raw, limit, score_threshold, log)
+        return self._failed(len(text_list), limit, log)
 
     # --- Mem0's dict contract -------------------------------------------------------------
     def _texts_of(self, documents: object) -> list[str]:
@@ -250,13 +268,31 @@ class BaseReranker(ABC):
         return list(await asyncio.gather(*(one(q, d) for q, d in requests)))
 
 
-def _triage(exc: Exception, provider: str) -> Exception:
-    """Re-raise configuration mistakes; turn anything else into a logged provider failure."""
-    if isinstance(exc, (ConfigError, MissingDependencyError, InvalidInputError)):
-        raise exc
-    error = exc if isinstance(exc, RerankError) else ProviderError(f"{type(exc).__name__}: {exc}", provider=provider)
-    logger.warning("reranker %s failed: %s", provider, error)
-    return error
+class AttemptLog:
+    """The rerankers tried in one call and how each failed."""
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+        self.errors: list[str] = []
+        self.last_error: Exception | None = None
+
+    @contextmanager
+    def attempt(self, provider: str) -> Iterator[None]:
+        """Record an attempt; a provider failure is logged and swallowed, a config mistake raised."""
+        self.attempts.append(provider)
+        try:
+            yield
+        except (ConfigError, MissingDependencyError, InvalidInputError):
+            raise
+        except Exception as exc:
+            error = (
+                exc
+                if isinstance(exc, RerankError)
+                else ProviderError(f"{type(exc).__name__}: {exc}", provider=provider)
+            )
+            logger.warning("reranker %s failed: %s", provider, error)
+            self.errors.append(f"{provider}: {error}")
+            self.last_error = error
 
 
 def _copy(doc: dict[str, Any] | str) -> dict[str, Any]:

@@ -43,8 +43,7 @@ class RerankerConfig(BaseModel):
             unknown = sorted(str(k) for k in data if k not in allowed)
             if unknown:
                 raise ValueError(
-                    f"unknown config key(s) {unknown} for {cls.__name__}; "
-                    f"allowed keys: {sorted(allowed)}"
+                    f"unknown config key(s) {unknown} for {cls.__name__}; allowed keys: {sorted(allowed)}"
                 )
         return data
 

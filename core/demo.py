@@ -14,7 +14,10 @@ DEMO_DOCUMENTS: list[dict[str, Any]] = [
     {"id": "d2", "text": "The energy drink market grew by twelve percent last year."},
     {"id": "d3", "text": "Photosynthesis lets plants use light energy to make glucose from water and CO2."},
     {"id": "d4", "text": "Houseplants need indirect sunlight and weekly watering to thrive."},
-    {"id": "d5", "text": "Chlorophyll in leaves absorbs light, powering the reactions that store energy as sugar."},
+    {
+        "id": "d5",
+        "text": "Chlorophyll in leaves absorbs light, powering the reactions that store energy as sugar.",
+    },
     {"id": "d6", "text": "The plant manager said the factory will switch to renewable energy."},
 ]
 

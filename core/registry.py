@@ -35,6 +35,9 @@ _registered: dict[str, type[BaseReranker] | str] = {}
 
 SPEC_KEYS = ("provider", "config", "fallbacks")
 
+#: How ``reranker_spec`` writes a secret (pydantic's SecretStr mask); ``create_reranker`` drops it.
+MASKED_SECRET = "**********"
+
 
 def register_provider(name: str, reranker: type[BaseReranker] | str) -> None:
     """Register a provider class (or a ``"module:Class"`` path) under ``name``."""
@@ -93,4 +96,19 @@ def create_reranker(spec: dict[str, Any] | BaseReranker) -> BaseReranker:
     if not isinstance(fallbacks, list):
         raise ConfigError(f"'fallbacks' must be a list of specs, got {type(fallbacks).__name__}")
     cls = get_provider_class(spec["provider"])
+    config = {k: v for k, v in config.items() if v != MASKED_SECRET}  # a dumped key: use the env var
     return cls(config, fallbacks=[create_reranker(f) for f in fallbacks])
+
+
+def reranker_spec(reranker: BaseReranker) -> dict[str, Any]:
+    """The spec ``create_reranker`` rebuilds ``reranker`` from; secrets masked, never in clear text.
+
+    A rebuilt API reranker reads its key from the provider's environment variables.
+    """
+    spec: dict[str, Any] = {
+        "provider": reranker.provider,
+        "config": reranker.config.model_dump(mode="json", exclude_unset=True),
+    }
+    if reranker.fallbacks:
+        spec["fallbacks"] = [reranker_spec(f) for f in reranker.fallbacks]
+    return spec

@@ -12,6 +12,8 @@ class Scores(list[float]):
 
     A provider's ``score`` may return a plain list; this subclass lets it report
     usage (tokens, billed units) and per-document problems (index -> message).
+    ``unscored`` lists positions the provider did not score (outside an API ``top_n``):
+    their value is a placeholder and the pipeline ranks them after every scored one.
     """
 
     def __init__(
@@ -20,10 +22,12 @@ class Scores(list[float]):
         *,
         usage: Mapping[str, float] | None = None,
         flags: Mapping[int, str] | None = None,
+        unscored: Iterable[int] = (),
     ) -> None:
         super().__init__(values)
         self.usage: dict[str, float] = dict(usage or {})
         self.flags: dict[int, str] = dict(flags or {})
+        self.unscored: frozenset[int] = frozenset(unscored)
 
 
 def merge_usage(*usages: Mapping[str, float]) -> dict[str, float]:
@@ -55,6 +59,7 @@ class Ranking:
     usage: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     attempts: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:

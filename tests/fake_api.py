@@ -61,7 +61,7 @@ class CIDict(dict[str, str]):
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and super().__contains__(key.lower())
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return super().get(key.lower(), default)
 
 
@@ -109,6 +109,7 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 class FakeApiServer(ThreadingHTTPServer):
     """Threading HTTP server on 127.0.0.1 speaking Cohere v2, ZeroEntropy and OpenAI chat formats."""
 
+    request_queue_size = 128  # many simultaneous connects in concurrency tests
     daemon_threads = True
     block_on_close = False
 
@@ -157,12 +158,21 @@ class FakeApiServer(ThreadingHTTPServer):
             self.score_fn = word_overlap
             self.chat_handler = default_chat_handler
 
+    def start(self) -> FakeApiServer:
+        """Serve in a daemon thread; returns self."""
+        self._thread.start()
+        return self
+
     def close(self) -> None:
-        """Stop serving, wake sleeping handlers and close the socket."""
+        """Stop serving, wake sleeping handlers and close the socket (idempotent)."""
         self._closing.set()
-        self.shutdown()
+        if self._thread.is_alive():
+            self.shutdown()
+            self._thread.join(timeout=5)
         self.server_close()
-        self._thread.join(timeout=5)
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _record(self, rec: RecordedRequest) -> Fault | None:
         with self._lock:
@@ -306,9 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def start_fake_api() -> FakeApiServer:
     """Start a fake API server on 127.0.0.1 (random port) in a daemon thread; call ``close()`` when done."""
-    server = FakeApiServer()
-    server._thread.start()
-    return server
+    return FakeApiServer().start()
 
 
 # ---- loopback guard -----------------------------------------------------------------------------
@@ -357,13 +365,13 @@ def install_loopback_guard() -> Callable[[], None]:
         _check(address)
         return orig_create(address, *args, **kwargs)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
-    socket.create_connection = create_connection  # type: ignore[assignment]
+    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
+    socket.create_connection = create_connection
 
     def undo() -> None:
         socket.socket.connect = orig_connect  # type: ignore[method-assign]
         socket.socket.connect_ex = orig_connect_ex  # type: ignore[method-assign]
-        socket.create_connection = orig_create  # type: ignore[assignment]
+        socket.create_connection = orig_create
 
     return undo

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-WORDS = (
+_WORD_TEXT = (
     "the a of and to in is for on with what how why who paris france capital city river eiffel tower "
     "python snake language code program cat dog animal pet food apple fruit tree green red blue sky "
     "ocean water fish rain weather sun moon star space rocket earth planet music song guitar piano art "
     "history war king queen england london germany berlin bread cheese wine coffee tea sport football"
-).split()
+)
+WORDS = _WORD_TEXT.split()
 
 
 def build_tiny_cross_encoder(folder: Path, num_labels: int = 1, seed: int = 0) -> Path:

@@ -336,6 +336,13 @@ def test_script_rejects_unknown_provider(server: FakeApiServer) -> None:
         server.script("nope", Fault())
 
 
+def test_context_manager_and_double_close() -> None:
+    with start_fake_api() as other:
+        assert other.url != "" and co(other).rerank(model="m", query="q", documents=["d"]).results
+    other.close()
+    FakeApiServer().close()  # never started: must not hang
+
+
 def test_reset_clears_everything(server: FakeApiServer) -> None:
     server.script("cohere", Fault(status=500))
     server.latency["openai"] = 1.0

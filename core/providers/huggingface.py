@@ -36,11 +36,13 @@ class LoadedCrossEncoder:
         torch = require("torch", extra="local", provider="huggingface")
         transformers = require("transformers", extra="local", provider="huggingface")
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+                model, trust_remote_code=trust_remote_code
+            )
             self.model = transformers.AutoModelForSequenceClassification.from_pretrained(
                 model, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
             )
-        except OSError as exc:
+        except Exception as exc:
             raise ConfigError(f"cannot load model {model!r}: {exc}") from exc
         self.model.to(device).eval()
         self.device = device
