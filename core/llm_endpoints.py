@@ -1,0 +1,233 @@
+"""OpenAI-compatible chat endpoints by LLM provider, and Mem0's nested ``llm`` override.
+
+Every provider here speaks the OpenAI chat format, so one ``openai`` SDK client serves
+them all; the table says where each lives and where its key comes from.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr
+
+from core.deps import require
+from core.errors import ConfigError
+
+logger = logging.getLogger("rerank_layer")
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """Where one provider's OpenAI-compatible API lives and how it authenticates."""
+
+    base_url: str | None
+    key_env: tuple[str, ...] = ()
+    key_required: bool = True
+    url_field: str | None = None
+    url_env: tuple[str, ...] = ()
+    api_path: str = ""  # appended to a configured URL that lacks it (Ollama's "/v1")
+
+
+#: LLM providers reachable through the ``openai`` SDK (Mem0's provider names).
+ENDPOINTS: dict[str, EndpointSpec] = {
+    "openai": EndpointSpec(
+        "https://api.openai.com/v1", ("OPENAI_API_KEY",), True, "openai_base_url", ("OPENAI_BASE_URL",)
+    ),
+    "azure_openai": EndpointSpec(None, ("AZURE_OPENAI_API_KEY",), True, None, ("AZURE_OPENAI_ENDPOINT",)),
+    "ollama": EndpointSpec(
+        "http://localhost:11434/v1", (), False, "ollama_base_url", ("OLLAMA_BASE_URL",), "/v1"
+    ),
+    "vllm": EndpointSpec(
+        "http://localhost:8000/v1", ("VLLM_API_KEY",), False, "vllm_base_url", ("VLLM_BASE_URL",), "/v1"
+    ),
+    "lmstudio": EndpointSpec(
+        "http://localhost:1234/v1", ("LMSTUDIO_API_KEY",), False, "lmstudio_base_url", (), "/v1"
+    ),
+    "groq": EndpointSpec("https://api.groq.com/openai/v1", ("GROQ_API_KEY",), True, "groq_base_url"),
+    "together": EndpointSpec("https://api.together.xyz/v1", ("TOGETHER_API_KEY",), True, "together_base_url"),
+    "deepseek": EndpointSpec("https://api.deepseek.com", ("DEEPSEEK_API_KEY",), True, "deepseek_base_url"),
+    "anthropic": EndpointSpec(
+        "https://api.anthropic.com/v1/", ("ANTHROPIC_API_KEY",), True, "anthropic_base_url"
+    ),
+    "gemini": EndpointSpec(
+        "https://generativelanguage.googleapis.com/v1beta/openai/", ("GEMINI_API_KEY", "GOOGLE_API_KEY"), True
+    ),
+    "xai": EndpointSpec("https://api.x.ai/v1", ("XAI_API_KEY",), True, "xai_base_url"),
+    "openrouter": EndpointSpec(
+        "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",), True, "openrouter_base_url"
+    ),
+}
+
+#: Other spellings of the same providers.
+PROVIDER_ALIASES: dict[str, str] = {"azure": "azure_openai", "lm_studio": "lmstudio", "google": "gemini"}
+
+#: Key sent to servers that need none (the SDK insists on some key).
+PLACEHOLDER_KEY = "not-needed"
+#: Azure API version used when neither the config nor OPENAI_API_VERSION gives one.
+AZURE_API_VERSION = "2024-10-21"
+
+AZURE_FIELDS = ("azure_endpoint", "azure_deployment", "api_version", "default_headers")
+_OVERRIDE_FIELDS = frozenset({"model", "api_key", "temperature", "max_tokens", "base_url", "azure_kwargs"})
+#: Mem0 LLM-config keys that do not apply to scoring: accepted and ignored with a log line.
+IGNORED_LLM_FIELDS = frozenset(
+    {
+        "top_p",
+        "top_k",
+        "enable_vision",
+        "vision_details",
+        "http_client_proxies",
+        "reasoning_effort",
+        "is_reasoning_model",
+        "ssl_verify",
+        "store",
+        "models",
+        "route",
+        "site_url",
+        "app_name",
+        "response_callback",
+    }
+)
+_URL_FIELDS = {spec.url_field: name for name, spec in ENDPOINTS.items() if spec.url_field}
+
+
+def canonical_provider(name: object, field_name: str = "provider") -> str:
+    """The table key for ``name`` (aliases allowed), else ValueError naming the field."""
+    key = PROVIDER_ALIASES.get(str(name), str(name)) if isinstance(name, str) else None
+    if key not in ENDPOINTS:
+        raise ValueError(
+            f"{field_name}: unknown LLM provider {name!r}; OpenAI-compatible providers: {sorted(ENDPOINTS)}"
+        )
+    return key
+
+
+def check_llm_override(llm: Mapping[str, Any], default_provider: str) -> None:
+    """Validate Mem0's ``llm: {"provider", "config"}`` shape; raise ValueError naming the key."""
+    unknown = sorted(str(k) for k in llm if k not in ("provider", "config"))
+    if unknown:
+        raise ValueError(f"llm: unknown key(s) {unknown}; allowed: ['config', 'provider']")
+    provider = canonical_provider(llm.get("provider", default_provider), "llm.provider")
+    config = llm.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise ValueError(f"llm.config must be a dict, got {type(config).__name__}")
+    for key in config:
+        if key in _URL_FIELDS and _URL_FIELDS[key] != provider:
+            raise ValueError(f"llm.config.{key} is for provider {_URL_FIELDS[key]!r}, not {provider!r}")
+        allowed = key in _OVERRIDE_FIELDS or key in _URL_FIELDS or key in IGNORED_LLM_FIELDS
+        if not allowed and not (provider == "azure_openai" and key in AZURE_FIELDS):
+            raise ValueError(f"llm.config: unknown key {key!r} for provider {provider!r}")
+    azure = config.get("azure_kwargs") or {}
+    if not isinstance(azure, Mapping):
+        raise ValueError("llm.config.azure_kwargs must be a dict")
+    bad = sorted(str(k) for k in azure if k not in (*AZURE_FIELDS, "api_key"))
+    if bad:
+        raise ValueError(f"llm.config.azure_kwargs: unknown key(s) {bad}")
+
+
+@dataclass(frozen=True)
+class LLMEndpoint:
+    """A resolved chat endpoint: where to send, with which key, model and sampling settings."""
+
+    provider: str
+    model: str
+    base_url: str | None
+    api_key: str = field(repr=False)
+    temperature: float
+    max_tokens: int
+    azure: dict[str, Any] = field(default_factory=dict)
+
+    def client_kwargs(self, timeout: float) -> dict[str, Any]:
+        """Keyword arguments for the SDK client: SDK retries off (the reranker retries)."""
+        kwargs: dict[str, Any] = {"api_key": self.api_key, "timeout": timeout, "max_retries": 0}
+        if self.base_url is not None:
+            kwargs["base_url"] = self.base_url
+        kwargs.update(self.azure)
+        return kwargs
+
+    def make_client(self, asynchronous: bool, timeout: float) -> Any:
+        """A new ``openai`` client (Azure's for ``azure_openai``), sync or async."""
+        openai = require("openai", extra="llm", provider="llm_reranker")
+        if self.provider == "azure_openai":
+            cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
+        else:
+            cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+        return cls(**self.client_kwargs(timeout))
+
+
+def _with_path(url: str, path: str) -> str:
+    if path and not url.rstrip("/").endswith(path):
+        return url.rstrip("/") + path
+    return url
+
+
+def _azure_settings(
+    nested: Mapping[str, Any], azure_kwargs: Mapping[str, Any], url: str | None, env: Mapping[str, str]
+) -> dict[str, Any]:
+    """AzureOpenAI arguments: endpoint (or a full ``base_url``), deployment, API version, headers."""
+    azure = {k: v for k in AZURE_FIELDS if (v := nested.get(k, azure_kwargs.get(k))) is not None}
+    azure.setdefault("api_version", env.get("OPENAI_API_VERSION") or AZURE_API_VERSION)
+    if url and "azure_endpoint" in azure:
+        raise ConfigError("llm_reranker: set either azure_endpoint or base_url for azure_openai, not both")
+    if not url and "azure_endpoint" not in azure:
+        if not env.get("AZURE_OPENAI_ENDPOINT"):
+            raise ConfigError(
+                "llm_reranker: azure_openai needs llm.config.azure_endpoint (or azure_kwargs.azure_endpoint, "
+                "a full base_url, or the AZURE_OPENAI_ENDPOINT env var)"
+            )
+        azure["azure_endpoint"] = env["AZURE_OPENAI_ENDPOINT"]
+    return azure
+
+
+def resolve_endpoint(
+    settings: Mapping[str, Any], llm: Mapping[str, Any] | None, env: Mapping[str, str] | None = None
+) -> LLMEndpoint:
+    """Resolve the endpoint from top-level ``settings`` and Mem0's nested ``llm`` override.
+
+    ``settings`` holds ``provider, model, api_key, base_url, temperature, max_tokens``;
+    values in ``llm["config"]`` win over them (as in Mem0). The base URL comes from
+    ``llm.config.base_url`` or the provider's Mem0 field (``ollama_base_url``...), else
+    ``base_url``, else the provider's env var, else the table default. The key comes
+    from the config, else the provider's env vars; a provider that needs one and has
+    none raises ConfigError.
+    """
+    env = os.environ if env is None else env
+    llm = llm or {}
+    provider = canonical_provider(llm.get("provider", settings["provider"]))
+    spec = ENDPOINTS[provider]
+    nested: dict[str, Any] = dict(llm.get("config") or {})
+    ignored = sorted(k for k in nested if k in IGNORED_LLM_FIELDS)
+    if ignored:
+        logger.info("llm_reranker: ignoring LLM settings that do not apply to scoring: %s", ignored)
+    azure_kwargs = dict(nested.get("azure_kwargs") or {})
+    merged = {k: v for k, v in settings.items() if v is not None}
+    merged.update({k: v for k, v in nested.items() if v is not None and k in _OVERRIDE_FIELDS})
+    api_key: Any = merged.get("api_key") or azure_kwargs.get("api_key")
+    if isinstance(api_key, SecretStr):
+        api_key = api_key.get_secret_value()
+    api_key = api_key or next((env[v] for v in spec.key_env if env.get(v)), None)
+
+    url = nested.get("base_url") or (nested.get(spec.url_field) if spec.url_field else None)
+    url = url or merged.get("base_url")
+    azure: dict[str, Any] = {}
+    if provider == "azure_openai":
+        azure = _azure_settings(nested, azure_kwargs, url, env)
+    else:
+        url = url or next((env[v] for v in spec.url_env if env.get(v)), None)
+        url = _with_path(str(url), spec.api_path) if url else spec.base_url
+    if not api_key:
+        if spec.key_required and url == spec.base_url:
+            names = " or ".join(spec.key_env)
+            raise ConfigError(f"llm_reranker: no API key for provider {provider!r}; set api_key or {names}")
+        api_key = PLACEHOLDER_KEY
+    return LLMEndpoint(
+        provider=provider,
+        model=str(merged["model"]),
+        base_url=url,
+        api_key=str(api_key),
+        temperature=float(merged["temperature"]),
+        max_tokens=int(merged["max_tokens"]),
+        azure=azure,
+    )
