@@ -19,6 +19,7 @@ BUILTIN_PROVIDERS: dict[str, str] = {
     "huggingface": "core.providers.huggingface:HuggingFaceReranker",
     "sentence_transformer": "core.providers.sentence_transformer:SentenceTransformerReranker",
     "llm_reranker": "core.providers.llm_reranker:LLMReranker",
+    "cascade": "core.providers.cascade:CascadeReranker",
 }
 
 #: Other spellings users type for the same providers.

@@ -26,12 +26,15 @@ TEXTS = [
 
 
 def hf(path: Path, **config: object) -> HuggingFaceReranker:
+    """fp32 unless asked otherwise: the parity checks need full precision (``auto`` may pick bf16)."""
+    config = {"dtype": "float32", **config}
     reranker = create_reranker({"provider": "huggingface", "config": {"model": str(path), **config}})
     assert isinstance(reranker, HuggingFaceReranker)
     return reranker
 
 
 def st(path: Path | str, **config: object) -> SentenceTransformerReranker:
+    config = {"dtype": "float32", **config}
     reranker = create_reranker({"provider": "sentence_transformer", "config": {"model": str(path), **config}})
     assert isinstance(reranker, SentenceTransformerReranker)
     return reranker

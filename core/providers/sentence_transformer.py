@@ -1,11 +1,11 @@
-"""``sentence_transformer``: a sentence-transformers CrossEncoder, or a bi-encoder with cosine scores."""
+"""``sentence_transformer``: a cross-encoder checkpoint, or a bi-encoder with cosine scores."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -13,28 +13,29 @@ from core.base import BaseReranker
 from core.config import RerankerConfig
 from core.deps import require
 from core.errors import ConfigError
-from core.models import cached_model, resolve_device, resolve_model_name
+from core.local.options import LocalRerankerConfig
+from core.models import resolve_model_name
 from core.normalize import ScoreScale
+
+if TYPE_CHECKING:
+    from core.local.bi_encoder import BiEncoderRuntime
+    from core.local.cross_encoder import CrossEncoderRuntime
 
 Mode = Literal["auto", "cross_encoder", "bi_encoder"]
 PROVIDER = "sentence_transformer"
 
 
-class SentenceTransformerRerankerConfig(RerankerConfig):
-    """Mem0's sentence-transformers fields plus the checkpoint mode and max_length."""
+class SentenceTransformerRerankerConfig(LocalRerankerConfig):
+    """Mem0's sentence-transformers fields plus the checkpoint mode, max_length and fast-path options."""
 
     model: str = Field(
         default="cross-encoder/ms-marco-MiniLM-L-6-v2",
         description="Hub id or local path; 'embedded' is the packaged all-MiniLM-L6-v2.",
     )
-    device: str | None = Field(default=None, description="cuda, mps, cpu; None or 'auto' picks the best.")
-    batch_size: int = Field(default=32, ge=1, description="Pairs (or texts) per forward pass.")
-    show_progress_bar: bool = Field(default=False, description="Show a progress bar over batches.")
     max_length: int | None = Field(default=None, ge=8, description="Token limit; None keeps the model's.")
     mode: Mode = Field(
         default="auto", description="auto reads the checkpoint; cross_encoder or bi_encoder forces one."
     )
-    trust_remote_code: bool = Field(default=False, description="Allow custom model code from the checkpoint.")
 
 
 def _architectures(model: str, trust_remote_code: bool) -> list[str]:
@@ -44,14 +45,14 @@ def _architectures(model: str, trust_remote_code: bool) -> list[str]:
     transformers = require("transformers", extra="local", provider=PROVIDER)
     try:
         config = transformers.AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
-    except OSError as exc:
+    except Exception as exc:
         raise ConfigError(f"cannot load model {model!r}: {exc}") from exc
     return list(getattr(config, "architectures", None) or [])
 
 
-def detect_mode(model: str, requested: Mode, trust_remote_code: bool = False) -> Literal[
-    "cross_encoder", "bi_encoder"
-]:
+def detect_mode(
+    model: str, requested: Mode, trust_remote_code: bool = False
+) -> Literal["cross_encoder", "bi_encoder"]:
     """Cross-encoder if the checkpoint has a sequence-classification head, else bi-encoder.
 
     A forced mode that contradicts the checkpoint is refused: a cross-encoder read as
@@ -59,7 +60,7 @@ def detect_mode(model: str, requested: Mode, trust_remote_code: bool = False) ->
     """
     archs = _architectures(model, trust_remote_code)
     is_cross = any(a.endswith("ForSequenceClassification") for a in archs)
-    found = "cross_encoder" if is_cross else "bi_encoder"
+    found: Literal["cross_encoder", "bi_encoder"] = "cross_encoder" if is_cross else "bi_encoder"
     if requested not in ("auto", found):
         raise ConfigError(
             f"model {model!r} is a {found.replace('_', '-')} checkpoint (architectures: {archs}); "
@@ -70,7 +71,11 @@ def detect_mode(model: str, requested: Mode, trust_remote_code: bool = False) ->
 
 
 class SentenceTransformerReranker(BaseReranker):
-    """CrossEncoder logits (sigmoid for rerank_score) or bi-encoder cosine ((cos + 1) / 2)."""
+    """Cross-encoder logits (sigmoid for rerank_score) or bi-encoder cosine ((cos + 1) / 2).
+
+    A cross-encoder checkpoint runs on the same shared runtime as ``huggingface`` (one load
+    serves both); a bi-encoder runs through sentence-transformers, or its ONNX export.
+    """
 
     provider: ClassVar[str] = PROVIDER
     config_class: ClassVar[type[RerankerConfig]] = SentenceTransformerRerankerConfig
@@ -94,50 +99,31 @@ class SentenceTransformerReranker(BaseReranker):
         return "logit" if self.mode == "cross_encoder" else "cosine"
 
     @property
-    def model(self) -> Any:
-        """The shared loaded CrossEncoder or SentenceTransformer (loaded on first use)."""
-        cfg, mode = self.config, self.mode
-        device = resolve_device(cfg.device)
-        key = (PROVIDER, mode, self._path, device, cfg.max_length, cfg.trust_remote_code)
-        return cached_model(key, lambda: self._load(mode, device))
+    def encoder(self) -> CrossEncoderRuntime | BiEncoderRuntime:
+        """The shared loaded model runtime (loaded on first use, once per process and key)."""
+        if self.mode == "cross_encoder":
+            from core.local.cross_encoder import load_cross_encoder
 
-    def _load(self, mode: str, device: str) -> Any:
-        st = require("sentence_transformers", extra="local", provider=PROVIDER)
-        cfg = self.config
-        try:
-            if mode == "cross_encoder":
-                return st.CrossEncoder(
-                    self._path, device=device, max_length=cfg.max_length, trust_remote_code=cfg.trust_remote_code
-                )
-            model = st.SentenceTransformer(self._path, device=device, trust_remote_code=cfg.trust_remote_code)
-        except OSError as exc:
-            raise ConfigError(f"cannot load model {cfg.model!r}: {exc}") from exc
-        if cfg.max_length is not None:
-            model.max_seq_length = cfg.max_length
-        return model
+            return load_cross_encoder(self.config)
+        from core.local.bi_encoder import load_bi_encoder
+
+        return load_bi_encoder(self.config, self.config.max_length)
+
+    @property
+    def model(self) -> Any:
+        """The loaded PyTorch model (``None`` with the ONNX backend)."""
+        return self.encoder.model
 
     def warmup(self) -> None:
-        """Load the model now."""
-        _ = self.model
+        """Load the model (exporting it first for ``backend="onnx"``) and run one tiny batch."""
+        self.encoder.warmup()
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         """Raw logits (cross-encoder) or cosine similarities (bi-encoder), in input order."""
-        model, cfg = self.model, self.config
-        if self.mode == "bi_encoder":
-            kwargs: dict[str, Any] = {"batch_size": cfg.batch_size, "normalize_embeddings": True}
-            q = model.encode([query], show_progress_bar=False, **kwargs)
-            d = model.encode(list(texts), show_progress_bar=cfg.show_progress_bar, **kwargs)
-            return [float(x) for x in (d @ q[0])]
-        torch = require("torch", extra="local", provider=PROVIDER)
-        out = model.predict(
-            [(query, t) for t in texts],
-            batch_size=cfg.batch_size,
-            show_progress_bar=cfg.show_progress_bar,
-            activation_fn=torch.nn.Identity(),
-            convert_to_numpy=True,
-        )
-        if out.ndim == 2 and out.shape[1] == 2:
-            return [float(x) for x in out[:, 1] - out[:, 0]]
-        if out.ndim == 2 and out.shape[1] != 1:
-            raise ConfigError(f"model {cfg.model!r} has {out.shape[1]} labels; a reranker needs 1 or 2")
-        return [float(x) for x in out.reshape(-1)]
+        from core.local.bi_encoder import BiEncoderRuntime, score_by_cosine
+        from core.local.cross_encoder import score_pairs
+
+        encoder = self.encoder
+        if isinstance(encoder, BiEncoderRuntime):
+            return score_by_cosine(encoder, query, texts, self.config)
+        return score_pairs(encoder, query, texts, self.config, self.config.max_length)

@@ -1,0 +1,125 @@
+"""A sentence-transformers bi-encoder loaded once per (model, device, precision, backend); cosine scores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.deps import require
+from core.errors import ConfigError
+from core.local.backends import Forward, OnnxForward, TorchForward, positional_module
+from core.local.batching import iter_padded_batches, progress_bar
+from core.local.onnx_export import ensure_onnx
+from core.local.options import LocalRerankerConfig
+from core.local.precision import resolve_precision
+from core.local.threads import apply_torch_threads, thread_count
+from core.local.windows import best_per_document, room_alone, split_documents
+from core.models import cached_model, resolve_device, resolve_model_name
+
+PROVIDER = "sentence_transformer"
+
+
+def sentence_embedding_of(model: Any, inputs: dict[str, Any]) -> Any:
+    """A SentenceTransformer's pooled (and, if it has the module, normalised) embeddings."""
+    return model(dict(inputs))["sentence_embedding"]
+
+
+class BiEncoderRuntime:
+    """Embeds texts with a SentenceTransformer (PyTorch) or its ONNX export (pooling included).
+
+    Both backends run the same length-sorted, padded batches. ``model`` is the
+    SentenceTransformer with the PyTorch backend, ``None`` with ONNX.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        device: str,
+        precision: str,
+        backend: str,
+        max_length: int | None,
+        trust_remote_code: bool,
+        threads: int | None,
+    ) -> None:
+        st = require("sentence_transformers", extra="local", provider=PROVIDER)
+        torch = require("torch", extra="local", provider=PROVIDER)
+        self.name, self.device, self.precision, self.backend = model, device, precision, backend
+        kwargs = {"attn_implementation": "eager"} if backend == "onnx" else {}
+        try:
+            loaded = st.SentenceTransformer(
+                model, device=device, trust_remote_code=trust_remote_code, model_kwargs=kwargs
+            )
+        except Exception as exc:
+            raise ConfigError(f"cannot load model {model!r}: {exc}") from exc
+        if max_length is not None:
+            loaded.max_seq_length = max_length
+        self.max_length = int(loaded.max_seq_length)
+        self.tokenizer = loaded.tokenizer
+        self.pad_values = {"input_ids": int(self.tokenizer.pad_token_id or 0)}
+        self.model: Any = None
+        self.forward: Forward
+        if backend == "onnx":
+            path = ensure_onnx(model, "bi_encoder", precision, lambda: self._export_module(loaded))
+            self.forward = OnnxForward(path, device, thread_count(threads))
+        else:
+            apply_torch_threads(threads)
+            self.model = loaded.to(getattr(torch, precision)).eval()
+            self.forward = TorchForward(self.model, device, sentence_embedding_of)
+
+    def _export_module(self, loaded: Any) -> tuple[Any, dict[str, Any]]:
+        """The whole SentenceTransformer (transformer, pooling, dense, normalise) and example inputs."""
+        loaded.to("cpu")
+        example = dict(self.tokenizer(["a text", "a longer text"], padding=True, return_tensors="pt"))
+        return positional_module(loaded, list(example), sentence_embedding_of), example
+
+    def embed(self, texts: Sequence[str], batch_size: int, progress: Any) -> np.ndarray:
+        """L2-normalised embeddings of ``texts``, one row each, in input order."""
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        features = {
+            name: enc[name] for name in enc if name in ("input_ids", "attention_mask", "token_type_ids")
+        }
+        padding_side = str(getattr(self.tokenizer, "padding_side", "right"))
+        rows: np.ndarray | None = None
+        for indices, batch in iter_padded_batches(
+            features, batch_size, self.pad_values, padding_side, progress
+        ):
+            out = self.forward(batch)
+            if rows is None:
+                rows = np.empty((len(texts), out.shape[1]), dtype=np.float32)
+            rows[indices] = out
+        assert rows is not None, "texts is never empty here"
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return np.asarray(rows / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def warmup(self) -> None:
+        """Embed one short text so the first real call pays no kernel set-up."""
+        self.embed(["warm up"], 1, None)
+
+
+def load_bi_encoder(config: LocalRerankerConfig, max_length: int | None) -> BiEncoderRuntime:
+    """The process-wide runtime for ``config``'s (model, device, precision, backend, max_length)."""
+    model, device = resolve_model_name(str(config.model)), resolve_device(config.device)
+    precision = resolve_precision(config.dtype, device, config.backend)
+    key = ("bi_encoder", model, device, precision, config.backend, max_length, config.trust_remote_code)
+    return cached_model(
+        key,
+        lambda: BiEncoderRuntime(
+            model, device, precision, config.backend, max_length, config.trust_remote_code, config.num_threads
+        ),
+    )
+
+
+def score_by_cosine(
+    runtime: BiEncoderRuntime, query: str, texts: Sequence[str], config: LocalRerankerConfig
+) -> list[float]:
+    """Cosine similarity of each text to ``query``; with ``long_documents="windows"`` its best window."""
+    progress = progress_bar(config.show_progress_bar)
+    query_row = runtime.embed([query], 1, None)[0]
+    if config.long_documents == "truncate":
+        return [float(x) for x in runtime.embed(texts, config.batch_size, progress) @ query_row]
+    room = room_alone(runtime.tokenizer, runtime.max_length)
+    plan = split_documents(runtime.tokenizer, texts, room, config.window_overlap, config.max_chunks_per_doc)
+    scores = [float(x) for x in runtime.embed(plan.texts, config.batch_size, progress) @ query_row]
+    return best_per_document(scores, plan.owners, len(texts))

@@ -1,0 +1,161 @@
+"""A cross-encoder loaded once per (model, device, precision, backend), and how it scores pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.deps import require
+from core.errors import ConfigError
+from core.local.backends import Forward, OnnxForward, TorchForward, positional_module
+from core.local.batching import iter_padded_batches, progress_bar
+from core.local.onnx_export import ensure_onnx
+from core.local.options import LocalRerankerConfig
+from core.local.precision import resolve_precision
+from core.local.threads import apply_torch_threads, thread_count
+from core.local.windows import best_per_document, room_beside_query, split_documents
+from core.models import cached_model, resolve_device, resolve_model_name
+
+PROVIDER = "local"
+
+
+def model_length_limit(tokenizer: Any, config: Any) -> int:
+    """The most tokens the model takes: the tokenizer's limit, capped by its position table."""
+    limits = [getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    usable = [int(v) for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
+    return min(usable) if usable else 512
+
+
+def logits_of(model: Any, inputs: dict[str, Any]) -> Any:
+    """A sequence-classification model's logits for keyword inputs."""
+    return model(**inputs).logits
+
+
+class CrossEncoderRuntime:
+    """Tokenizer, forward pass (PyTorch or ONNX Runtime) and score reading of one cross-encoder.
+
+    ``model`` is the PyTorch module (``None`` with the ONNX backend); ``forward`` runs one
+    padded batch and returns its logits.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        device: str,
+        precision: str,
+        backend: str,
+        trust_remote_code: bool,
+        threads: int | None,
+    ) -> None:
+        transformers = require("transformers", extra="local", provider=PROVIDER)
+        self.name, self.device, self.precision, self.backend = model, device, precision, backend
+        self.trust_remote_code = trust_remote_code
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+                model, trust_remote_code=trust_remote_code
+            )
+            config = transformers.AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+        except Exception as exc:
+            raise ConfigError(f"cannot load model {model!r}: {exc}") from exc
+        self.num_labels = int(config.num_labels)
+        if self.num_labels not in (1, 2):
+            raise ConfigError(
+                f"model {model!r} has {self.num_labels} labels; a reranker needs a 1- or 2-logit head"
+            )
+        self.length_limit = model_length_limit(self.tokenizer, config)
+        self.pad_values = {"input_ids": int(self.tokenizer.pad_token_id or 0)}
+        self.model: Any = None
+        self.forward: Forward
+        if backend == "onnx":
+            path = ensure_onnx(model, "cross_encoder", precision, self._export_module)
+            self.forward = OnnxForward(path, device, thread_count(threads))
+        else:
+            apply_torch_threads(threads)
+            self.model = self._load_torch(model, precision, trust_remote_code)
+            self.forward = TorchForward(self.model, device, logits_of)
+
+    def _load_torch(self, model: str, precision: str, trust_remote_code: bool, **kwargs: Any) -> Any:
+        torch = require("torch", extra="local", provider=PROVIDER)
+        transformers = require("transformers", extra="local", provider=PROVIDER)
+        try:
+            loaded = transformers.AutoModelForSequenceClassification.from_pretrained(
+                model, dtype=getattr(torch, precision), trust_remote_code=trust_remote_code, **kwargs
+            )
+        except Exception as exc:
+            raise ConfigError(f"cannot load model {model!r}: {exc}") from exc
+        return loaded.to(self.device).eval()
+
+    def _export_module(self) -> tuple[Any, dict[str, Any]]:
+        """The fp32 model (eager attention, which ONNX Runtime fuses) and example inputs for export."""
+        model = self._load_torch(
+            self.name, "float32", self.trust_remote_code, attn_implementation="eager"
+        ).to("cpu")
+        example = dict(
+            self.tokenizer(
+                ["a query", "a query"], ["a document", "a longer document"], padding=True, return_tensors="pt"
+            )
+        )
+        return positional_module(model, list(example), logits_of), example
+
+    def max_length(self, requested: int | None) -> int:
+        """``requested`` tokens per pair, capped at the model's limit (the limit when None)."""
+        return self.length_limit if requested is None else min(requested, self.length_limit)
+
+    def encode(self, query: str, texts: Sequence[str], max_length: int) -> dict[str, list[list[int]]]:
+        """Tokenise every (query, text) pair once, truncated, without padding."""
+        enc = self.tokenizer([query] * len(texts), list(texts), truncation=True, max_length=max_length)
+        return {name: enc[name] for name in enc if name in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def relevance(self, logits: np.ndarray) -> np.ndarray:
+        """One score per row: the single logit, or logit[1] - logit[0] (log-odds) for two labels."""
+        return logits[:, 0] if self.num_labels == 1 else logits[:, 1] - logits[:, 0]
+
+    def score(
+        self, query: str, texts: Sequence[str], max_length: int, batch_size: int, progress: Any
+    ) -> list[float]:
+        """Scores of every pair: tokenised once, run in length-sorted batches of ``batch_size``."""
+        scores = np.empty(len(texts), dtype=np.float32)
+        padding_side = str(getattr(self.tokenizer, "padding_side", "right"))
+        features = self.encode(query, texts, max_length)
+        for indices, batch in iter_padded_batches(
+            features, batch_size, self.pad_values, padding_side, progress
+        ):
+            scores[indices] = self.relevance(self.forward(batch))
+        return [float(s) for s in scores]
+
+    def warmup(self) -> None:
+        """Run one tiny batch so the first real call pays no kernel set-up."""
+        self.score("warm up", ["warm up"], 16, 1, None)
+
+
+def load_cross_encoder(config: LocalRerankerConfig) -> CrossEncoderRuntime:
+    """The process-wide runtime for ``config``'s (model, device, precision, backend)."""
+    model, device = resolve_model_name(str(config.model)), resolve_device(config.device)
+    precision = resolve_precision(config.dtype, device, config.backend)
+    key = ("cross_encoder", model, device, precision, config.backend, config.trust_remote_code)
+    return cached_model(
+        key,
+        lambda: CrossEncoderRuntime(
+            model, device, precision, config.backend, config.trust_remote_code, config.num_threads
+        ),
+    )
+
+
+def score_pairs(
+    runtime: CrossEncoderRuntime,
+    query: str,
+    texts: Sequence[str],
+    config: LocalRerankerConfig,
+    max_length: int | None,
+) -> list[float]:
+    """Raw scores of ``texts`` for ``query``; with ``long_documents="windows"`` each text's best window."""
+    length = runtime.max_length(max_length)
+    progress = progress_bar(config.show_progress_bar)
+    if config.long_documents == "truncate":
+        return runtime.score(query, texts, length, config.batch_size, progress)
+    room = room_beside_query(runtime.tokenizer, query, length)
+    plan = split_documents(runtime.tokenizer, texts, room, config.window_overlap, config.max_chunks_per_doc)
+    scores = runtime.score(query, plan.texts, length, config.batch_size, progress)
+    return best_per_document(scores, plan.owners, len(texts))

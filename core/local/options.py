@@ -1,0 +1,60 @@
+"""Config fields every local reranker shares: device, batching, precision, backend, long documents."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from core.config import RerankerConfig
+
+Backend = Literal["torch", "onnx"]
+Precision = Literal["auto", "float32", "float16", "bfloat16", "int8"]
+LongDocuments = Literal["truncate", "windows"]
+
+#: Precisions each backend can run.
+BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
+    "torch": ("auto", "float32", "float16", "bfloat16"),
+    "onnx": ("auto", "float32", "int8"),
+}
+
+
+class LocalRerankerConfig(RerankerConfig):
+    """Fields shared by the local model rerankers (Mem0's names first, then the fast-path options)."""
+
+    device: str | None = Field(default=None, description="cuda, mps, cpu; None or 'auto' picks the best.")
+    batch_size: int = Field(default=32, ge=1, description="Inputs per forward pass; bounds memory.")
+    show_progress_bar: bool = Field(default=False, description="Show a tqdm bar over batches.")
+    trust_remote_code: bool = Field(default=False, description="Allow custom model code from the checkpoint.")
+    dtype: Precision = Field(
+        default="auto",
+        description=(
+            "auto: bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), float16 on CUDA, else float32 "
+            "(float32 for the onnx backend); int8 is dynamic quantisation, onnx backend only."
+        ),
+    )
+    backend: Backend = Field(
+        default="torch", description="torch, or onnx (ONNX Runtime; exported once and cached on disk)."
+    )
+    num_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads; None uses the CPUs this process may run on."
+    )
+    long_documents: LongDocuments = Field(
+        default="truncate",
+        description="truncate at max_length, or windows: score overlapping windows and keep the best.",
+    )
+    window_overlap: int = Field(
+        default=32, ge=0, description="Tokens shared by consecutive windows (capped at half a window)."
+    )
+    max_chunks_per_doc: int | None = Field(
+        default=10, ge=1, description="At most this many windows per document; the rest is not read."
+    )
+
+    @model_validator(mode="after")
+    def _precision_fits_backend(self) -> LocalRerankerConfig:
+        allowed = BACKEND_PRECISIONS[self.backend]
+        if self.dtype not in allowed:
+            raise ValueError(
+                f"dtype={self.dtype!r} is not available with backend={self.backend!r}; use one of {allowed}"
+            )
+        return self
