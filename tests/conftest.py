@@ -10,13 +10,32 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.fake_api import FakeApiServer  # noqa: E402
+from tests.hosted_support import fresh, guard_network, serve  # noqa: E402
 from tests.model_factory import build_tiny_cross_encoder  # noqa: E402
 
-pytest_plugins: list[str] = []
+
+@pytest.fixture(autouse=True)
+def offline() -> Iterator[list[str]]:
+    """Every test: any connection (or name lookup) beyond loopback fails the test."""
+    yield from guard_network()
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[FakeApiServer]:
+    """The local fake Cohere / ZeroEntropy / OpenAI server, one per test module."""
+    yield from serve()
+
+
+@pytest.fixture
+def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
+    """The fake server, reset around one test."""
+    yield from fresh(api)
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ from tests.adapter_support import (
     spec_for,
 )
 from tests.fake_api import FakeApiServer, word_overlap
-from tests.hosted_support import fresh, guard_network, serve
+from tests.hosted_support import fresh
 
 
 class MiniLMEmbeddings(Embeddings):
@@ -66,20 +66,10 @@ class RunRecorder(BaseCallbackHandler):
         self.runs.append(("retriever_start", kwargs.get("name"), run_id, kwargs.get("parent_run_id")))
 
 
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeApiServer]:
-    yield from serve()
-
-
 @pytest.fixture
 def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
     for reset in fresh(api):
         yield fake_api(reset)
-
-
-@pytest.fixture(autouse=True)
-def offline() -> Iterator[list[str]]:
-    yield from guard_network()
 
 
 @pytest.fixture(scope="module")

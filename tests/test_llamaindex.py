@@ -39,7 +39,7 @@ from tests.adapter_support import (
     spec_for,
 )
 from tests.fake_api import FakeApiServer, word_overlap
-from tests.hosted_support import fresh, guard_network, serve
+from tests.hosted_support import fresh
 
 TOP_K = 6  # first-stage candidates
 
@@ -89,20 +89,10 @@ class EventCollector(BaseEventHandler):
             self.events.append(event)
 
 
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeApiServer]:
-    yield from serve()
-
-
 @pytest.fixture
 def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
     for reset in fresh(api):
         yield fake_api(reset)
-
-
-@pytest.fixture(autouse=True)
-def offline() -> Iterator[list[str]]:
-    yield from guard_network()
 
 
 @pytest.fixture

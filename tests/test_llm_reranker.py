@@ -21,16 +21,11 @@ from core.errors import ConfigError, ProviderError
 from core.providers.llm_reranker import NEUTRAL_SCORE, LLMReranker
 from core.registry import create_reranker
 from tests.fake_api import FakeApiServer, Fault, word_overlap
-from tests.hosted_support import DOCS, QUERY, expected_order, fresh, guard_network, hosted, serve
+from tests.hosted_support import DOCS, QUERY, expected_order, fresh, hosted
 
 _QUERY = re.compile(r"<query>\n(.*?)\n</query>", re.S)
 _DOC = re.compile(r"<document>\n(.*?)\n</document>", re.S)
 _LISTED = re.compile(r"\[(\d+)\] <document>\n(.*?)\n</document>", re.S)
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeApiServer]:
-    yield from serve()
 
 
 @pytest.fixture
@@ -38,11 +33,6 @@ def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
     for reset in fresh(api):  # reset around the test, with the overlap judge answering
         reset.chat_handler = judge
         yield reset
-
-
-@pytest.fixture(autouse=True)
-def offline() -> Iterator[list[str]]:
-    yield from guard_network()
 
 
 def user_text(body: dict[str, Any]) -> str:

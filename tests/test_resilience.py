@@ -9,7 +9,7 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
@@ -29,26 +29,8 @@ from tests.hosted_support import (
     WIRE,
     closed_port,
     expected_order,
-    fresh,
-    guard_network,
     hosted,
-    serve,
 )
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeApiServer]:
-    yield from serve()
-
-
-@pytest.fixture
-def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
-    yield from fresh(api)
-
-
-@pytest.fixture(autouse=True)
-def offline() -> Iterator[list[str]]:
-    yield from guard_network()
 
 
 @pytest.fixture(params=HOSTED)

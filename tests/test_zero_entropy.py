@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import zeroentropy
 
@@ -11,22 +9,7 @@ from core.errors import ConfigError, ProviderError
 from core.providers.zero_entropy import KNOWN_MODELS, ZeroEntropyReranker, ZeroEntropyRerankerConfig
 from core.registry import create_reranker
 from tests.fake_api import FakeApiServer, Fault, word_overlap
-from tests.hosted_support import DOCS, QUERY, expected_order, fresh, guard_network, hosted, serve
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeApiServer]:
-    yield from serve()
-
-
-@pytest.fixture
-def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
-    yield from fresh(api)
-
-
-@pytest.fixture(autouse=True)
-def offline() -> Iterator[list[str]]:
-    yield from guard_network()
+from tests.hosted_support import DOCS, QUERY, expected_order, hosted
 
 
 @pytest.fixture
