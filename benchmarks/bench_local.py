@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -32,7 +33,6 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore")
 logging.disable(logging.WARNING)
@@ -57,6 +57,13 @@ FASTEST, DEFAULT = list(OURS)[:2]
 def rss_mb() -> float:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_of_process_mb() -> float:
+    """VmHWM: this process's peak RSS since it started (unlike ru_maxrss, reset by exec)."""
+    with open("/proc/self/status") as handle:
+        line = next(line for line in handle if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def release_memory() -> None:
@@ -87,8 +94,8 @@ def peak_rss() -> Iterator[dict[str, float]]:
 
 
 # --- systems ---------------------------------------------------------------------------------------
-def build_systems(model: Path, peers: bool) -> tuple[dict[str, Rank], dict[str, float]]:
-    """Every system, loaded and warmed up; and how much memory loading each took (MB)."""
+def system_builders(model: Path, peers: bool) -> dict[str, Callable[[], Rank]]:
+    """How to load each system (ours first), by display name."""
     builders: dict[str, Callable[[], Rank]] = {}
     for name, config in OURS.items():
         builders[name] = lambda config=config: ours(model, config)
@@ -99,18 +106,21 @@ def build_systems(model: Path, peers: bool) -> tuple[dict[str, Rank], dict[str, 
             "LlamaIndex SentenceTransformerRerank": lambda: llamaindex(model),
             "AnswerDotAI rerankers": lambda: answerdotai(model),
         }
-    systems, load_mb = {}, {}
-    for name, build in builders.items():
-        release_memory()
-        before = rss_mb()
+    return builders
+
+
+def build_systems(model: Path, peers: bool) -> dict[str, Rank]:
+    """Every system, loaded and warmed up."""
+    systems = {}
+    for name, build in system_builders(model, peers).items():
         try:
             rank = build()
         except ImportError as exc:
             print(f"  skipped {name}: {exc}")
             continue
         rank(local_inputs.benchmark_query(), local_inputs.passages(4))  # warm-up
-        systems[name], load_mb[name] = rank, rss_mb() - before
-    return systems, load_mb
+        systems[name] = rank
+    return systems
 
 
 def ours(model: Path, config: dict) -> Rank:
@@ -160,8 +170,6 @@ def answerdotai(model: Path) -> Rank:
 @dataclass
 class Measure:
     seconds: list[float] = field(default_factory=list)
-    peak_mb: float = 0.0
-    extra_mb: float = 0.0
 
     @property
     def p50(self) -> float:
@@ -181,16 +189,10 @@ def run_speed(
         for rep in range(repeats[size]):
             order = names[rep % len(names) :] + names[: rep % len(names)]
             for name in order:
-                release_memory()
                 time.sleep(0.2)  # let the previous system's worker threads go idle
-                with peak_rss() as memory:
-                    start = time.perf_counter()
-                    systems[name](query, texts)
-                    elapsed = time.perf_counter() - start
-                measure = results[size][name]
-                measure.seconds.append(elapsed)
-                measure.peak_mb = max(measure.peak_mb, memory["peak"])
-                measure.extra_mb = max(measure.extra_mb, memory["peak"] - memory["before"])
+                start = time.perf_counter()
+                systems[name](query, texts)
+                results[size][name].seconds.append(time.perf_counter() - start)
         print(f"  {size} candidates done", flush=True)
     return results
 
@@ -200,14 +202,39 @@ def print_speed(results: dict[int, dict[str, Measure]]) -> None:
         peers = {n: m for n, m in by_name.items() if not n.startswith("rerank-layer")}
         best_peer = max((size / m.p50 for m in peers.values()), default=float("nan"))
         print(f"\n{size} candidates (p50 of {len(next(iter(by_name.values())).seconds)} runs)")
-        header = f"{'pairs/s':>8} {'p50 ms':>8} {'peak RSS MB':>12} {'call +MB':>9} {'x best peer':>12}"
-        print(f"  {'system':42} {header}")
+        print(f"  {'system':42} {'pairs/s':>8} {'p50 ms':>8} {'x best peer':>12}")
         for name, m in by_name.items():
             rate = size / m.p50
-            print(
-                f"  {name:42} {rate:8.1f} {m.p50 * 1000:8.0f} {m.peak_mb:12.0f} {m.extra_mb:9.0f}"
-                f" {rate / best_peer:12.2f}"
-            )
+            print(f"  {name:42} {rate:8.1f} {m.p50 * 1000:8.0f} {rate / best_peer:12.2f}")
+
+
+def memory_child(name: str, size: int) -> None:
+    """In a fresh process: load one system, rerank ``size`` candidates, print memory figures (JSON)."""
+    model = local_inputs.build_model()
+    pool, query = local_inputs.passages(size), local_inputs.benchmark_query()
+    start = rss_mb()
+    rank = system_builders(model, peers=True)[name]()
+    rank(query, pool[:4])
+    release_memory()
+    with peak_rss() as memory:
+        rank(query, pool)
+    peak = peak_of_process_mb()
+    figures = {
+        "peak_rss_mb": peak,
+        "load_mb": memory["before"] - start,
+        "call_mb": memory["peak"] - memory["before"],
+    }
+    print(json.dumps(figures))
+
+
+def run_memory(names: list[str], size: int) -> dict[str, dict[str, float]]:
+    """Each system in its own process, so one's memory never counts against another."""
+    out = {}
+    for name in names:
+        command = [sys.executable, __file__, "--memory-child", name, "--sizes", str(size)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
 
 
 def forward_share(model: Path, pool: list[str], repeats: int) -> dict[str, float]:
@@ -301,8 +328,12 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="only rerank-layer's configurations")
     parser.add_argument("--skip-accuracy", action="store_true", help="skip top-10 agreement and NDCG")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.memory_child:
+        memory_child(args.memory_child, sizes[-1])
+        return
     repeats = {
         s: (3 if s <= 100 else 1) if args.quick else (7 if s <= 20 else 5 if s <= 100 else 3) for s in sizes
     }
@@ -327,9 +358,7 @@ def main() -> None:
     )
 
     print("\nloading and warming up")
-    systems, load_mb = build_systems(model, peers=not args.no_peers)
-    for name, mb in load_mb.items():
-        print(f"  {name:42} +{mb:5.0f} MB")
+    systems = build_systems(model, peers=not args.no_peers)
     print("\nspeed")
     results = run_speed(systems, sizes, repeats, pool)
     print_speed(results)
@@ -339,24 +368,22 @@ def main() -> None:
     for name, share in overhead.items():
         print(f"  {name:42} {share * 100:5.2f} %")
 
+    biggest = max(sizes)
+    print(f"\nmemory at {biggest} candidates, each system alone in a fresh process")
+    memory = run_memory(list(systems), biggest)
+    print(f"  {'system':42} {'peak RSS MB':>12} {'model load MB':>14} {'call +MB':>9}")
+    for name, m in memory.items():
+        print(f"  {name:42} {m['peak_rss_mb']:12.0f} {m['load_mb']:14.0f} {m['call_mb']:9.0f}")
+
+    speed = {s: {n: {"p50_s": m.p50, "runs_s": m.seconds} for n, m in r.items()} for s, r in results.items()}
     report: dict[str, object] = {
         "load_average": os.getloadavg(),
-        "speed": {
-            s: {
-                n: {
-                    "p50_s": m.p50,
-                    "runs_s": m.seconds,
-                    "peak_rss_mb": m.peak_mb,
-                    "call_extra_mb": m.extra_mb,
-                }
-                for n, m in r.items()
-            }
-            for s, r in results.items()
-        },
+        "speed": speed,
         "overhead_share": overhead,
+        "memory": memory,
     }
     if not args.skip_accuracy:
-        n_queries = 5 if args.quick else 20
+        n_queries = 5 if args.quick else 20  # the last 8 DL19 queries calibrated the head: never used here
         agreement, spread = top10_agreement(model, n_queries)
         print(
             f"\n(a) top-10 agreement with float32, benchmark cross-encoder, BM25 top-100 of {n_queries} DL19 "

@@ -363,3 +363,18 @@ def test_missing_model_folder_copy_is_reported(tmp_path: Path, tiny_cross_encode
     shutil.copytree(tiny_cross_encoder, broken, ignore=shutil.ignore_patterns("onnx", "*.safetensors"))
     with pytest.raises(ConfigError, match="cannot load model"):
         rerank("huggingface", broken, backend="onnx").rerank(QUERY, TEXTS)
+
+
+def test_onnx_backend_without_onnxruntime_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from core import MissingDependencyError
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    build_tiny_cross_encoder(folder, num_labels=1, seed=7)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(MissingDependencyError, match=r"rerank-layer\[onnx\]"):
+        rerank("huggingface", folder, backend="onnx").rerank(QUERY, TEXTS)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from core.deps import require
+from core.local.options import LOCAL, ONNX
 
 #: A padded batch in, one output row per input out (float32).
 Forward = Callable[[Mapping[str, np.ndarray]], np.ndarray]
@@ -22,7 +23,7 @@ class TorchForward:
     """Runs ``call(model, tensors)`` under ``inference_mode`` and returns the result as float32 numpy."""
 
     def __init__(self, model: Any, device: str, call: ModuleCall) -> None:
-        self.torch = require("torch", extra="local", provider="local")
+        self.torch = require("torch", extra="local", provider=LOCAL)
         self.model = model
         self.device = device
         self.call = call
@@ -39,7 +40,7 @@ class OnnxForward:
     """An ONNX Runtime session on the CPU (or CUDA when asked for and available)."""
 
     def __init__(self, path: Path, device: str, threads: int) -> None:
-        ort = require("onnxruntime", extra="onnx", provider="onnx")
+        ort = require("onnxruntime", extra="onnx", provider=ONNX)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -64,7 +65,7 @@ def positional_module(model: Any, names: list[str], call: ModuleCall) -> Any:
 
     The ONNX exporter passes inputs by position; this keeps every model's keyword names.
     """
-    torch = require("torch", extra="local", provider="onnx")
+    torch = require("torch", extra="local", provider=ONNX)
 
     class Positional(torch.nn.Module):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:

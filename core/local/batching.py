@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from core.deps import require
+from core.local.options import LOCAL
 
 #: Tokenised inputs: feature name -> one token list per input (no padding).
 Features = Mapping[str, Sequence[Sequence[int]]]
@@ -54,5 +55,5 @@ def progress_bar(enabled: bool) -> Any:
     """A tqdm wrapper for a batch list when ``enabled``, else None."""
     if not enabled:
         return None
-    tqdm = require("tqdm", extra="local", provider="local").tqdm
+    tqdm = require("tqdm", extra="local", provider=LOCAL).tqdm
     return lambda batches: tqdm(batches, desc="rerank")

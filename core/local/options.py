@@ -8,6 +8,10 @@ from pydantic import Field, model_validator
 
 from core.config import RerankerConfig
 
+#: How the local runtimes name themselves in a missing-dependency error.
+LOCAL = "huggingface / sentence_transformer"
+ONNX = "huggingface / sentence_transformer with backend='onnx'"
+
 Backend = Literal["torch", "onnx"]
 Precision = Literal["auto", "float32", "float16", "bfloat16", "int8"]
 LongDocuments = Literal["truncate", "windows"]

@@ -7,6 +7,7 @@ import platform
 from pathlib import Path
 
 from core.deps import require
+from core.local.options import LOCAL
 
 
 @functools.cache
@@ -15,7 +16,7 @@ def cpu_has_native_bf16() -> bool:
 
     Without it PyTorch emulates bf16 and runs slower than float32, so ``auto`` keeps float32.
     """
-    torch = require("torch", extra="local", provider="local")
+    torch = require("torch", extra="local", provider=LOCAL)
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     if any(getattr(torch.cpu, name, lambda: False)() for name in probes):
         return True

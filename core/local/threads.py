@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from core.deps import require
+from core.local.options import LOCAL
 
 
 def available_cpus() -> int:
@@ -38,7 +39,7 @@ def apply_torch_threads(requested: int | None) -> int:
 
     With no request, a thread count PyTorch already chose below the CPU count is left alone.
     """
-    torch = require("torch", extra="local", provider="local")
+    torch = require("torch", extra="local", provider=LOCAL)
     current = int(torch.get_num_threads())
     target = requested if requested is not None else min(current, available_cpus())
     if target != current:
