@@ -378,3 +378,17 @@ def test_onnx_backend_without_onnxruntime_names_the_extra(
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(MissingDependencyError, match=r"rerank-layer\[onnx\]"):
         rerank("huggingface", folder, backend="onnx").rerank(QUERY, TEXTS)
+
+
+def test_a_shared_model_serves_concurrent_calls(tiny_cross_encoder: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = random_texts(30, seed=4)
+    configs = [{"max_length": 16}, {"max_length": 64}, {"max_length": 32, "long_documents": "windows"}]
+    rerankers = [rerank("huggingface", tiny_cross_encoder, dtype="float32", **c) for c in configs]
+    expected = [r.score(QUERY, texts) for r in rerankers]
+    with ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(rerankers[i % 3].score, QUERY, texts) for i in range(18)]
+        results = [f.result() for f in futures]
+    for i, result in enumerate(results):
+        assert result == pytest.approx(expected[i % 3], abs=1e-5)

@@ -15,6 +15,7 @@ from core.local.onnx_export import ensure_onnx
 from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import resolve_precision
 from core.local.threads import apply_torch_threads, thread_count
+from core.local.tokenizing import LockedTokenizer, pad_values
 from core.local.windows import best_per_document, room_alone, split_documents
 from core.models import cached_model, resolve_device, resolve_model_name
 
@@ -54,8 +55,8 @@ class BiEncoderRuntime:
         if max_length is not None:
             loaded.max_seq_length = max_length
         self.max_length = int(loaded.max_seq_length)
-        self.tokenizer = loaded.tokenizer
-        self.pad_values = {"input_ids": int(self.tokenizer.pad_token_id or 0)}
+        self.tokenizer = LockedTokenizer(loaded.tokenizer)
+        self.pad_values = pad_values(self.tokenizer)
         self.model: Any = None
         self.forward: Forward
         if backend == "onnx":

@@ -15,6 +15,7 @@ from core.local.onnx_export import ensure_onnx
 from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import resolve_precision
 from core.local.threads import apply_torch_threads, thread_count
+from core.local.tokenizing import LockedTokenizer, pad_values
 from core.local.windows import best_per_document, room_beside_query, split_documents
 from core.models import cached_model, resolve_device, resolve_model_name
 
@@ -51,8 +52,8 @@ class CrossEncoderRuntime:
         self.name, self.device, self.precision, self.backend = model, device, precision, backend
         self.trust_remote_code = trust_remote_code
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(
-                model, trust_remote_code=trust_remote_code
+            self.tokenizer = LockedTokenizer(
+                transformers.AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
             )
             config = transformers.AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
         except Exception as exc:
@@ -63,7 +64,7 @@ class CrossEncoderRuntime:
                 f"model {model!r} has {self.num_labels} labels; a reranker needs a 1- or 2-logit head"
             )
         self.length_limit = model_length_limit(self.tokenizer, config)
-        self.pad_values = {"input_ids": int(self.tokenizer.pad_token_id or 0)}
+        self.pad_values = pad_values(self.tokenizer)
         self.model: Any = None
         self.forward: Forward
         if backend == "onnx":
@@ -86,7 +87,7 @@ class CrossEncoderRuntime:
         return loaded.to(self.device).eval()
 
     def _export_module(self) -> tuple[Any, dict[str, Any]]:
-        """The fp32 model (eager attention, which ONNX Runtime fuses) and example inputs for export."""
+        """The float32 model (eager attention: plain matrix products in ONNX) and example inputs."""
         model = self._load_torch(
             self.name, "float32", self.trust_remote_code, attn_implementation="eager"
         ).to("cpu")

@@ -1,4 +1,4 @@
-"""Export a model to ONNX once, optionally fuse and quantise it, and cache the file on disk.
+"""Export a model to ONNX once, quantise it for int8, and cache the file on disk.
 
 The file lives in an ``onnx/`` folder beside a local model when that folder is writable, else
 under ``$RERANK_LAYER_CACHE_DIR`` (default ``~/.cache/rerank-layer/onnx``). Its name carries the
@@ -25,7 +25,7 @@ from core.local.options import ONNX
 
 #: ONNX opset of exported files (ONNX Runtime >= 1.17 runs it).
 OPSET = 17
-#: Bumped whenever the export, fusion or quantisation recipe changes (part of the file name).
+#: Bumped whenever the export or quantisation recipe changes (part of the file name).
 RECIPE = "r3"
 #: Environment variable naming the cache folder used when the model folder is not writable.
 CACHE_ENV = "RERANK_LAYER_CACHE_DIR"
@@ -103,7 +103,7 @@ def ensure_onnx(model: str, kind: str, precision: str, build: ModuleFactory) -> 
 
 @contextlib.contextmanager
 def _quiet_logging() -> Iterator[None]:
-    """Silence the optimiser's and quantiser's advice (logged as warnings) during a one-off export."""
+    """Silence the quantiser's advice (logged as warnings) during a one-off export."""
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
@@ -137,8 +137,8 @@ def _quantize(source: Path, path: Path) -> Path:
     Weights per output channel, activations per batch at run time. The last third of the weight
     matrices (the last layers, in graph order) and the embedding tables stay float32: activation
     rounding error piles up layer after layer, and keeping the final layers exact kept the top-10
-    ranking of a MiniLM cross-encoder far closer to float32 (9.3/10 against 8.8/10) for a fifth of
-    the int8 speed-up. The graph is not pre-fused: ONNX Runtime's own optimiser does as well at load.
+    ranking of a MiniLM cross-encoder closer to float32 (9.3/10 against 8.8/10) for a fifth less
+    throughput. The graph is not pre-fused: ONNX Runtime's optimiser does as well at load time.
     """
     quantization = require("onnxruntime.quantization", extra="onnx", provider=ONNX)
     onnx = require("onnx", extra="onnx", provider=ONNX)

@@ -54,7 +54,9 @@ def split_documents(
     """
     if not getattr(tokenizer, "is_fast", False):
         raise ConfigError("long_documents='windows' needs a fast (Rust) tokenizer for token offsets")
-    enc = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False)
+    enc = tokenizer(
+        list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+    )
     plan = WindowPlan([], [])
     for doc, text in enumerate(texts):
         offsets = enc["offset_mapping"][doc]
