@@ -12,7 +12,7 @@ import pytest
 from core import ConfigError, create_reranker
 from core.local import onnx_export, precision
 from core.local.batching import length_sorted_batches, pad_batch
-from core.local.cross_encoder import CrossEncoderRuntime
+from core.local.cross_encoder import CrossEncoderRuntime, load_cross_encoder
 from core.local.threads import apply_torch_threads, available_cpus
 from core.local.windows import best_per_document, room_beside_query, window_spans
 from core.models import cached_model_count
@@ -121,6 +121,10 @@ def test_batches_are_length_sorted_and_padded_to_their_longest() -> None:
     assert right["attention_mask"].tolist() == [[1, 1], [1, 0]]
     left = pad_batch(features, [0, 2], {"input_ids": 9}, padding_side="left")
     assert left["input_ids"].tolist() == [[1, 2], [9, 1]]
+    assert left["attention_mask"].tolist() == [[1, 1], [0, 1]]
+    # the mask is built from the real tokens, so features without one pad the same way
+    bare = pad_batch({"input_ids": features["input_ids"]}, [1, 2], {"input_ids": 0}, padding_side="left")
+    assert bare["attention_mask"].tolist() == [[1, 1, 1, 1], [0, 0, 0, 1]]
 
 
 def test_forward_passes_never_exceed_batch_size(tiny_cross_encoder: Path) -> None:
@@ -184,6 +188,30 @@ def test_onnx_int8_keeps_the_ranking(onnx_model: Path) -> None:
     assert int8 != pytest.approx(reference, abs=1e-6), "int8 must really be a different model"
     assert rank_correlation(reference, int8) > 0.95
     assert len(top(reference, 10) & top(int8, 10)) >= 8
+
+
+def test_int8_file_quantises_the_early_encoder_and_keeps_the_head_float32(onnx_model: Path) -> None:
+    import onnx
+
+    runtime = rerank("huggingface", onnx_model, backend="onnx", dtype="int8")
+    runtime.warmup()
+    path = load_cross_encoder(runtime.config).forward.path  # type: ignore[attr-defined]
+    nodes = onnx.load(str(path)).graph.node
+    quantised = [n.name for n in nodes if n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul")]
+    float_products = [n.name for n in nodes if n.op_type in ("MatMul", "Gemm")]
+    assert quantised, "int8 must quantise something"
+    assert [n for n in quantised if "layer.0/" in n]  # the tiny model has two layers
+    assert not [n for n in quantised if "classifier" in n or "pooler" in n]
+    assert [n for n in float_products if "classifier" in n] and [n for n in float_products if "pooler" in n]
+    assert [n for n in float_products if "layer.1/output/dense" in n]  # the last third stays float32
+
+
+def test_onnx_workers_stop_spinning_after_each_run(onnx_model: Path) -> None:
+    reranker = rerank("huggingface", onnx_model, backend="onnx")
+    session = load_cross_encoder(reranker.config).forward.session  # type: ignore[attr-defined]
+    options = session.get_session_options()
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    assert not options.enable_mem_pattern
 
 
 def test_bfloat16_keeps_the_ranking(onnx_model: Path) -> None:

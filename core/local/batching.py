@@ -23,10 +23,16 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 def pad_batch(
     features: Features, indices: Sequence[int], pad_values: Mapping[str, int], padding_side: str = "right"
 ) -> dict[str, np.ndarray]:
-    """int64 arrays of shape (len(indices), longest) for the inputs at ``indices``."""
-    width = max(len(features["input_ids"][i]) for i in indices)
+    """int64 arrays of shape (len(indices), longest) for the inputs at ``indices``.
+
+    ``features`` hold real tokens only; the ``attention_mask`` (1 on them, 0 on padding) is built here.
+    """
+    lengths = [len(features["input_ids"][i]) for i in indices]
+    width = max(lengths)
     batch: dict[str, np.ndarray] = {}
     for name, rows in features.items():
+        if name == "attention_mask":
+            continue
         array = np.full((len(indices), width), pad_values.get(name, 0), dtype=np.int64)
         for r, i in enumerate(indices):
             row = rows[i]
@@ -35,6 +41,10 @@ def pad_batch(
             else:
                 array[r, : len(row)] = row
         batch[name] = array
+    positions = np.arange(width)
+    if padding_side == "left":
+        positions = positions[::-1]
+    batch["attention_mask"] = (positions[None, :] < np.asarray(lengths)[:, None]).astype(np.int64)
     return batch
 
 

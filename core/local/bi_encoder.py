@@ -15,7 +15,7 @@ from core.local.onnx_export import ensure_onnx
 from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import resolve_precision
 from core.local.threads import apply_torch_threads, thread_count
-from core.local.tokenizing import LockedTokenizer, pad_values
+from core.local.tokenizing import LockedTokenizer, TokenEncoder, pad_values
 from core.local.windows import best_per_document, room_alone, split_documents
 from core.models import cached_model, resolve_device, resolve_model_name
 
@@ -57,6 +57,7 @@ class BiEncoderRuntime:
         self.max_length = int(loaded.max_seq_length)
         self.tokenizer = LockedTokenizer(loaded.tokenizer)
         self.pad_values = pad_values(self.tokenizer)
+        self.token_encoder = TokenEncoder(loaded.tokenizer)
         self.model: Any = None
         self.forward: Forward
         if backend == "onnx":
@@ -75,10 +76,7 @@ class BiEncoderRuntime:
 
     def embed(self, texts: Sequence[str], batch_size: int, progress: Any) -> np.ndarray:
         """L2-normalised embeddings of ``texts``, one row each, in input order."""
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
-        features = {
-            name: enc[name] for name in enc if name in ("input_ids", "attention_mask", "token_type_ids")
-        }
+        features = self.token_encoder(list(texts), None, self.max_length)
         padding_side = str(getattr(self.tokenizer, "padding_side", "right"))
         rows: np.ndarray | None = None
         for indices, batch in iter_padded_batches(

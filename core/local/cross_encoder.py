@@ -15,7 +15,7 @@ from core.local.onnx_export import ensure_onnx
 from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import resolve_precision
 from core.local.threads import apply_torch_threads, thread_count
-from core.local.tokenizing import LockedTokenizer, pad_values
+from core.local.tokenizing import LockedTokenizer, TokenEncoder, pad_values
 from core.local.windows import best_per_document, room_beside_query, split_documents
 from core.models import cached_model, resolve_device, resolve_model_name
 
@@ -65,6 +65,7 @@ class CrossEncoderRuntime:
             )
         self.length_limit = model_length_limit(self.tokenizer, config)
         self.pad_values = pad_values(self.tokenizer)
+        self.token_encoder = TokenEncoder(self.tokenizer.inner)
         self.model: Any = None
         self.forward: Forward
         if backend == "onnx":
@@ -104,8 +105,7 @@ class CrossEncoderRuntime:
 
     def encode(self, query: str, texts: Sequence[str], max_length: int) -> dict[str, list[list[int]]]:
         """Tokenise every (query, text) pair once, truncated, without padding."""
-        enc = self.tokenizer([query] * len(texts), list(texts), truncation=True, max_length=max_length)
-        return {name: enc[name] for name in enc if name in ("input_ids", "attention_mask", "token_type_ids")}
+        return self.token_encoder([query] * len(texts), list(texts), max_length)
 
     def relevance(self, logits: np.ndarray) -> np.ndarray:
         """One score per row: the single logit, or logit[1] - logit[0] (log-odds) for two labels."""
