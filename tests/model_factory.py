@@ -12,6 +12,18 @@ _WORD_TEXT = (
 )
 WORDS = _WORD_TEXT.split()
 
+#: A query and documents in the tiny models' vocabulary, the first document the obvious match.
+QUERY = "capital city of france"
+TEXTS = [
+    "paris is the capital city of france",
+    "the cat is a small pet animal",
+    "python is a programming language",
+    "the eiffel tower stands in paris by the river",
+    "cheese and wine from france",
+    "football is a sport played in england and germany with a ball on a green field",
+    "rain",
+]
+
 
 def build_tiny_cross_encoder(folder: Path, num_labels: int = 1, seed: int = 0) -> Path:
     """Save a random 2-layer BERT for sequence classification with a word-level vocab."""

@@ -16,18 +16,7 @@ from core.local.cross_encoder import CrossEncoderRuntime, load_cross_encoder
 from core.local.threads import apply_torch_threads, available_cpus
 from core.local.windows import best_per_document, room_beside_query, window_spans
 from core.models import cached_model_count
-from tests.model_factory import WORDS, build_tiny_cross_encoder
-
-QUERY = "capital city of france"
-TEXTS = [
-    "paris is the capital city of france",
-    "the cat is a small pet animal",
-    "python is a programming language",
-    "the eiffel tower stands in paris by the river",
-    "cheese and wine from france",
-    "football is a sport played in england and germany with a ball on a green field",
-    "rain",
-]
+from tests.model_factory import QUERY, TEXTS, WORDS, build_tiny_cross_encoder
 
 
 def random_texts(n: int, seed: int = 0) -> list[str]:

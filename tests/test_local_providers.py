@@ -11,18 +11,7 @@ from core import ConfigError, create_reranker
 from core.models import cached_model_count, resolve_model_name
 from core.providers.huggingface import HuggingFaceReranker
 from core.providers.sentence_transformer import SentenceTransformerReranker, detect_mode
-from tests.model_factory import build_tiny_cross_encoder
-
-QUERY = "capital city of france"
-TEXTS = [
-    "paris is the capital city of france",
-    "the cat is a small pet animal",
-    "python is a programming language",
-    "the eiffel tower stands in paris by the river",
-    "cheese and wine from france",
-    "football is a sport played in england and germany with a ball on a green field",
-    "rain",
-]
+from tests.model_factory import QUERY, TEXTS, build_tiny_cross_encoder
 
 
 def hf(path: Path, **config: object) -> HuggingFaceReranker:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
-import json
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from core.deps import require
+from core.local.options import LOCAL
 
 
 class LockedTokenizer:
@@ -55,11 +57,12 @@ def ascii_bert_normalizer(backend: Any) -> Callable[[str], str] | None:
     spaces and (if set) lowercases; ``str.translate`` and ``str.lower`` do that in a fraction of
     the time. ``None`` for any other normaliser.
     """
-    normalizer = json.loads(backend.to_str()).get("normalizer") or {}
-    if normalizer.get("type") != "BertNormalizer":
+    normalizers = require("tokenizers.normalizers", extra="local", provider=LOCAL)
+    normalizer = backend.normalizer
+    if not isinstance(normalizer, normalizers.BertNormalizer):
         return None
-    table = _BERT_CLEAN if normalizer.get("clean_text", True) else {}
-    lowercase = bool(normalizer.get("lowercase", True))
+    table = _BERT_CLEAN if normalizer.clean_text else {}
+    lowercase = bool(normalizer.lowercase)
 
     def normalise(text: str) -> str:
         cleaned = text.translate(table)
