@@ -131,8 +131,8 @@ def _export(build: ModuleFactory, path: Path) -> None:
         )
 
 
-def quantization_plan(graph: Any) -> tuple[list[str], list[str]]:
-    """(weight matrix products to quantise, nodes to keep float32) of an exported graph.
+def float32_nodes(graph: Any) -> list[str]:
+    """The nodes of an exported graph that int8 quantisation leaves float32.
 
     The first two thirds of the encoder's weight matrices (in graph order) are quantised. The last
     third stays float32: activation rounding error piles up layer after layer, and keeping the last
@@ -146,18 +146,18 @@ def quantization_plan(graph: Any) -> tuple[list[str], list[str]]:
     matmuls = [n.name for n in graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)]
     cut = len(matmuls) - len(matmuls) // 3
     heads = [name for n in graph.node if n.op_type == "Gemm" for name in (n.name, f"{n.name}_MatMul")]
-    return matmuls[:cut], matmuls[cut:] + heads
+    return matmuls[cut:] + heads
 
 
 def _quantize(source: Path, path: Path) -> Path:
-    """Dynamic int8 quantisation, following :func:`quantization_plan`.
+    """Dynamic int8 quantisation of the weight matrix products, but for :func:`float32_nodes`.
 
     Weights per output channel, activations per batch at run time; embedding tables stay float32.
     The graph is not pre-fused: ONNX Runtime's optimiser does as well at load time.
     """
     quantization = require("onnxruntime.quantization", extra="onnx", provider=ONNX)
     onnx = require("onnx", extra="onnx", provider=ONNX)
-    _, keep = quantization_plan(onnx.load(str(source), load_external_data=False).graph)
+    keep = float32_nodes(onnx.load(str(source), load_external_data=False).graph)
     quantization.quantize_dynamic(
         str(source),
         str(path),
