@@ -77,7 +77,7 @@ def build_model(folder: Path | None = None) -> Path:
     from transformers import AutoTokenizer, BertForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    from core.models import embedded_model_path
+    from core.local.models import embedded_model_path
 
     source = embedded_model_path()
     if source is None:

@@ -3,7 +3,7 @@
 from core.base import BaseReranker
 from core.config import RerankerConfig
 from core.errors import ConfigError, InvalidInputError, MissingDependencyError, ProviderError, RerankError
-from core.models import EMBEDDED_MODEL_NAMES, clear_model_cache, embedded_model_path
+from core.local.models import EMBEDDED_MODEL_NAMES, clear_model_cache, embedded_model_path
 from core.normalize import SCALE_RULES, ScoreScale
 from core.registry import available_providers, create_reranker, get_provider_class, register_provider
 from core.results import RankedItem, Ranking, RerankedDocuments, Scores

@@ -14,11 +14,11 @@ ENTRY_POINT_GROUP = "rerank_layer.providers"
 
 #: Built-in providers (Mem0's keys), imported only when first used.
 BUILTIN_PROVIDERS: dict[str, str] = {
-    "cohere": "core.providers.cohere:CohereReranker",
-    "zero_entropy": "core.providers.zero_entropy:ZeroEntropyReranker",
+    "cohere": "core.providers.hosted.cohere:CohereReranker",
+    "zero_entropy": "core.providers.hosted.zero_entropy:ZeroEntropyReranker",
     "huggingface": "core.providers.huggingface:HuggingFaceReranker",
     "sentence_transformer": "core.providers.sentence_transformer:SentenceTransformerReranker",
-    "llm_reranker": "core.providers.llm_reranker:LLMReranker",
+    "llm_reranker": "core.providers.llm.reranker:LLMReranker",
     "cascade": "core.providers.cascade:CascadeReranker",
 }
 

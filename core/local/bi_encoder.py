@@ -11,13 +11,13 @@ from core.deps import require
 from core.errors import ConfigError
 from core.local.backends import Forward, OnnxForward, TorchForward, positional_module
 from core.local.batching import iter_padded_batches, progress_bar
+from core.local.models import cached_model, resolve_device, resolve_model_name
 from core.local.onnx_export import ensure_onnx
 from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import resolve_precision
 from core.local.threads import apply_torch_threads, thread_count
 from core.local.tokenizing import LockedTokenizer, TokenEncoder, pad_values
 from core.local.windows import best_per_document, room_alone, split_documents
-from core.models import cached_model, resolve_device, resolve_model_name
 
 
 def sentence_embedding_of(model: Any, inputs: dict[str, Any]) -> Any:

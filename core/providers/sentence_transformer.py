@@ -13,8 +13,8 @@ from core.base import BaseReranker
 from core.config import RerankerConfig
 from core.deps import require
 from core.errors import ConfigError
+from core.local.models import resolve_model_name
 from core.local.options import LocalRerankerConfig
-from core.models import resolve_model_name
 from core.normalize import ScoreScale
 
 if TYPE_CHECKING:

@@ -1,0 +1,145 @@
+"""The ``rerank-layer`` command line: ``demo``, ``rerank`` and ``eval``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from core.errors import RerankError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from core.cli.demo import DEMO_DOCUMENTS, DEMO_QUERY, format_table, run_demo
+
+    print(f"Query: {DEMO_QUERY}\n")
+    print("First-stage order:")
+    print(format_table([dict(d, rerank_score=None) for d in DEMO_DOCUMENTS]))
+    rows = run_demo(top_k=args.top_k)
+    print("\nReranked (sentence_transformer, embedded all-MiniLM-L6-v2, offline):")
+    print(format_table(rows))
+    return 0
+
+
+def _spec(args: argparse.Namespace) -> dict[str, object]:
+    from core.specs import build_spec
+
+    return build_spec(args.reranker, args.provider, args.model, args.set)
+
+
+def _rerank(args: argparse.Namespace) -> int:
+    from core.cli.io import format_ranked_table, ranked_json, read_documents
+    from core.registry import create_reranker
+
+    if args.documents in (None, "-"):
+        text = sys.stdin.read()
+    else:
+        text = Path(args.documents).read_text(encoding="utf-8")
+    documents = read_documents(text, args.input_format)
+    rows = create_reranker(_spec(args)).rerank(args.query, documents, top_k=args.top_k)
+    print(ranked_json(rows) if args.format == "json" else format_ranked_table(rows))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from core.evaluation import evaluate
+
+    report = evaluate(
+        args.data,
+        _spec(args),
+        run=args.run,
+        top_n=args.top_n,
+        split=args.split,
+        qrels_file=args.qrels,
+        max_queries=args.max_queries,
+        relevance_level=args.relevance_level,
+        concurrency=args.concurrency,
+        progress=not args.no_progress,
+    )
+    if args.output is not None:
+        paths = report.save(args.output)
+        print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    print(json.dumps(report.to_dict(per_query=False), indent=2) if args.json else report.format_table())
+    return 0
+
+
+def _add_reranker_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("reranker (default: the embedded all-MiniLM-L6-v2, offline)")
+    group.add_argument(
+        "--reranker", metavar="FILE", help="spec file (.json/.yaml): provider, config, fallbacks"
+    )
+    group.add_argument("--provider", help="provider name, e.g. sentence_transformer, huggingface, cohere")
+    group.add_argument("--model", help="model name or path (config.model)")
+    group.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="any config field; VALUE is read as JSON when it parses (repeatable)",
+    )
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
+    """The argument parser and the handler of each sub-command."""
+    parser = argparse.ArgumentParser(prog="rerank-layer", description="Second-stage reranking for retrieval.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="rerank a small example offline with the embedded model")
+    demo.add_argument("--top-k", type=int, default=None, help="keep only the best K documents")
+
+    rerank = sub.add_parser("rerank", help="rerank documents (a file or stdin) for one query")
+    rerank.add_argument(
+        "documents", nargs="?", help="JSON array, JSON lines or plain lines; '-' or none: stdin"
+    )
+    rerank.add_argument("-q", "--query", required=True, help="the query")
+    rerank.add_argument("--top-k", type=int, default=None, help="keep only the best K documents")
+    rerank.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    rerank.add_argument(
+        "--input-format",
+        choices=("auto", "json", "jsonl", "lines"),
+        default="auto",
+        help="how to read documents",
+    )
+    _add_reranker_options(rerank)
+
+    ev = sub.add_parser("eval", help="measure NDCG/MRR/recall and latency before and after reranking")
+    ev.add_argument("data", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    ev.add_argument("--run", help="first-stage TREC run file (default: BM25 top-100 built here)")
+    ev.add_argument("--top-n", type=int, default=100, help="candidates reranked per query (default 100)")
+    ev.add_argument("--split", default="test", help="qrels split (default test)")
+    ev.add_argument("--qrels", help="qrels file to use instead of qrels/<split>.tsv")
+    ev.add_argument("--max-queries", type=int, help="evaluate only the first N judged queries")
+    ev.add_argument(
+        "--relevance-level",
+        type=int,
+        default=1,
+        help="lowest grade counted relevant for MRR/recall (default 1)",
+    )
+    ev.add_argument("--concurrency", type=int, default=1, help="queries reranked at once (API providers)")
+    ev.add_argument("--output", "-o", help="folder for report.json, reranked.run and first_stage.run")
+    ev.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_reranker_options(ev)
+    return parser, {"demo": _demo, "rerank": _rerank, "eval": _eval}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rerank-layer`` command."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bars in the output
+    parser, handlers = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return handlers[args.command](args)
+    except (RerankError, OSError) as exc:
+        print(f"rerank-layer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

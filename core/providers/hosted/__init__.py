@@ -1,0 +1,1 @@
+"""Hosted rerank APIs (Cohere, ZeroEntropy) on one shared base: chunking, retries, deadlines."""
