@@ -8,6 +8,7 @@ from typing import Any
 
 from core.base import BaseReranker
 from core.errors import ConfigError
+from core.specs import Spec, parse_spec
 
 #: Entry-point group third-party packages use to add providers.
 ENTRY_POINT_GROUP = "rerank_layer.providers"
@@ -40,9 +41,14 @@ SPEC_KEYS = ("provider", "config", "fallbacks")
 MASKED_SECRET = "**********"
 
 
+def _key(name: str) -> str:
+    """The registry key of a provider name: case-insensitive, surrounding spaces ignored."""
+    return name.strip().lower()
+
+
 def register_provider(name: str, reranker: type[BaseReranker] | str) -> None:
-    """Register a provider class (or a ``"module:Class"`` path) under ``name``."""
-    _registered[name] = reranker
+    """Register a provider class (or a ``"module:Class"`` path) under ``name`` (case-insensitive)."""
+    _registered[_key(name)] = reranker
 
 
 def available_providers() -> list[str]:
@@ -64,27 +70,32 @@ def _load(target: type[BaseReranker] | str) -> type[BaseReranker]:
 
 def get_provider_class(name: str) -> type[BaseReranker]:
     """The reranker class registered as ``name`` (or one of its aliases)."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"provider must be a non-empty string, got {name!r}")
-    key = ALIASES.get(name, name)
+    key = ALIASES.get(_key(name), _key(name))
     if key in _registered:
         return _load(_registered[key])
     if key in BUILTIN_PROVIDERS:
         return _load(BUILTIN_PROVIDERS[key])
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=key):
-        return _load(ep.load())
-    raise ConfigError(f"unknown reranker provider {name!r}; available: {available_providers()}")
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if _key(ep.name) == key:
+            return _load(ep.load())
+    hint = ""
+    if "/" in name:
+        hint = f" (a model id? write 'huggingface:{name}' or 'sentence_transformer:{name}')"
+    raise ConfigError(f"unknown reranker provider {name!r}{hint}; available: {available_providers()}")
 
 
-def create_reranker(spec: dict[str, Any] | BaseReranker) -> BaseReranker:
+def create_reranker(spec: Spec | BaseReranker) -> BaseReranker:
     """Build a reranker from ``{"provider": ..., "config": {...}, "fallbacks": [...]}``.
 
-    ``fallbacks`` is an optional list of specs tried in order when the provider fails.
+    ``spec`` may also be a string, ``"provider"`` or ``"provider:model"``, or Mem0's
+    ``{"reranker": {...}}`` wrapper. ``fallbacks`` is an optional list of specs tried in
+    order when the provider fails. Provider names are case-insensitive.
     """
     if isinstance(spec, BaseReranker):
         return spec
-    if not isinstance(spec, dict):
-        raise ConfigError(f"reranker spec must be a dict, got {type(spec).__name__}")
+    spec = parse_spec(spec)
     unknown = sorted(str(k) for k in spec if k not in SPEC_KEYS)
     if unknown:
         raise ConfigError(f"unknown reranker spec key(s) {unknown}; allowed keys: {list(SPEC_KEYS)}")

@@ -71,7 +71,10 @@ def _eval(args: argparse.Namespace) -> int:
 def _add_reranker_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("reranker (default: the embedded all-MiniLM-L6-v2, offline)")
     group.add_argument(
-        "--reranker", metavar="FILE", help="spec file (.json/.yaml): provider, config, fallbacks"
+        "--reranker",
+        metavar="SPEC",
+        help="a spec file (.json/.yaml: provider, config, fallbacks) or a string: 'provider' or "
+        "'provider:model', e.g. 'huggingface:BAAI/bge-reranker-base'",
     )
     group.add_argument("--provider", help="provider name, e.g. sentence_transformer, huggingface, cohere")
     group.add_argument("--model", help="model name or path (config.model)")

@@ -116,3 +116,13 @@ def test_eval_errors_exit_2_with_a_message(tmp_path, capsys, argv, message):
     args = [a.format(tmp=tmp_path / "empty", data=data) for a in argv]
     assert main([*args, "--no-progress"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_reranker_option_takes_a_string_spec(tiny_cross_encoder, tmp_path, capsys):
+    path = tmp_path / "docs.json"
+    path.write_text(json.dumps([d["text"] for d in DOCS]))
+    argv = ["rerank", str(path), "-q", QUERY, "--format", "json", "--reranker", f"HF:{tiny_cross_encoder}"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(row["text"] for row in rows) == sorted(d["text"] for d in DOCS)
+    assert all(isinstance(row["rerank_raw_score"], float) for row in rows)

@@ -97,3 +97,48 @@ def test_missing_optional_package_names_the_extra(
     reranker = create_reranker({"provider": "huggingface", "config": {"model": str(tiny_cross_encoder)}})
     with pytest.raises(MissingDependencyError, match=r"pip install 'rerank-layer\[local\]'"):
         reranker.rerank("q", ["a"])
+
+
+# --- specs as strings, Mem0's wrapper, case-insensitive provider names ------------------------------
+def test_string_specs_name_a_provider_and_optionally_a_model() -> None:
+    from core.specs import parse_spec
+
+    assert parse_spec("cohere") == {"provider": "cohere"}
+    assert parse_spec("huggingface:BAAI/bge-reranker-base") == {
+        "provider": "huggingface",
+        "config": {"model": "BAAI/bge-reranker-base"},
+    }
+    # The model keeps every ':' after the provider's (revisions, Ollama tags).
+    assert parse_spec("llm_reranker:qwen3:8b")["config"] == {"model": "qwen3:8b"}
+    with pytest.raises(ConfigError, match="empty model"):
+        parse_spec("cohere:")
+    with pytest.raises(ConfigError, match="provider name"):
+        parse_spec(":model")
+    with pytest.raises(ConfigError, match="must be a dict or a string"):
+        parse_spec(42)
+
+
+def test_create_reranker_takes_strings_mem0_wrappers_and_any_case(minilm_path: Path) -> None:
+    reranker = create_reranker(f"Sentence_Transformer:{minilm_path}")
+    assert type(reranker).__name__ == "SentenceTransformerReranker"
+    assert reranker.config.model == str(minilm_path)
+    wrapped = create_reranker({"reranker": {"provider": "HuggingFace", "config": {"model": "x"}}})
+    assert wrapped.provider == "huggingface" and wrapped.config.model == "x"
+    assert get_provider_class("COHERE") is get_provider_class("cohere")
+    core.register_provider("MixedCase_Test", OverlapReranker)
+    assert isinstance(create_reranker("mixedcase_test"), OverlapReranker)
+    fallback = create_reranker({"provider": "mixedcase_test", "fallbacks": ["MIXEDCASE_TEST"]})
+    assert isinstance(fallback.fallbacks[0], OverlapReranker)
+
+
+def test_a_bare_model_id_gets_a_hint() -> None:
+    with pytest.raises(ConfigError, match=r"write 'huggingface:BAAI/bge-reranker-base'"):
+        create_reranker("BAAI/bge-reranker-base")
+
+
+def test_spec_dicts_are_not_changed_by_create_reranker() -> None:
+    core.register_provider("overlap_test", OverlapReranker)
+    spec = {"reranker": {"provider": "overlap_test", "config": {"top_k": 1}}}
+    before = repr(spec)
+    create_reranker(spec)
+    assert repr(spec) == before
