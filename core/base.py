@@ -68,6 +68,14 @@ class BaseReranker(ABC):
         """Async twin of ``score``; local models run it in a worker thread."""
         return await asyncio.to_thread(self.score, query, texts)
 
+    def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+        """Raw scores of several ``(query, texts)`` requests, one list per request (default: ``score`` each).
+
+        Local models override it to score every request's pairs in shared length-sorted batches;
+        each request's scores are then the ones ``score`` gives it alone.
+        """
+        return [self.score(query, texts) for query, texts in requests]
+
     def warmup(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Load models or clients eagerly (default: nothing to do)."""
 

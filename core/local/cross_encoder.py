@@ -10,7 +10,7 @@ import numpy as np
 from core.deps import require
 from core.errors import ConfigError
 from core.local.backends import Forward, OnnxForward, TorchForward, positional_module
-from core.local.batching import iter_padded_batches, progress_bar
+from core.local.batching import Features, iter_padded_batches, progress_bar
 from core.local.models import cached_model, resolve_device, resolve_model_name
 from core.local.onnx_export import ensure_onnx
 from core.local.options import LOCAL, LocalRerankerConfig
@@ -105,7 +105,13 @@ class CrossEncoderRuntime:
 
     def encode(self, query: str, texts: Sequence[str], max_length: int) -> dict[str, list[list[int]]]:
         """Tokenise every (query, text) pair once, truncated, without padding."""
-        return self.token_encoder([query] * len(texts), list(texts), max_length)
+        return self.encode_pairs([query] * len(texts), texts, max_length)
+
+    def encode_pairs(
+        self, queries: Sequence[str], texts: Sequence[str], max_length: int
+    ) -> dict[str, list[list[int]]]:
+        """Tokenise the pairs ``(queries[i], texts[i])`` (of any queries) once, truncated, unpadded."""
+        return self.token_encoder(list(queries), list(texts), max_length)
 
     def relevance(self, logits: np.ndarray) -> np.ndarray:
         """One score per row: the single logit, or logit[1] - logit[0] (log-odds) for two labels."""
@@ -115,9 +121,12 @@ class CrossEncoderRuntime:
         self, query: str, texts: Sequence[str], max_length: int, batch_size: int, progress: Any
     ) -> list[float]:
         """Scores of every pair: tokenised once, run in length-sorted batches of ``batch_size``."""
-        scores = np.empty(len(texts), dtype=np.float32)
+        return self.score_features(self.encode(query, texts, max_length), batch_size, progress)
+
+    def score_features(self, features: Features, batch_size: int, progress: Any) -> list[float]:
+        """Scores of tokenised pairs (``encode_pairs``), run in length-sorted batches of ``batch_size``."""
+        scores = np.empty(len(features["input_ids"]), dtype=np.float32)
         padding_side = str(getattr(self.tokenizer, "padding_side", "right"))
-        features = self.encode(query, texts, max_length)
         for indices, batch in iter_padded_batches(
             features, batch_size, self.pad_values, padding_side, progress
         ):

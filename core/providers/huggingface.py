@@ -49,3 +49,9 @@ class HuggingFaceReranker(BaseReranker):
         from core.local.cross_encoder import score_pairs
 
         return score_pairs(self.encoder, query, texts, self.config, self.config.max_length)
+
+    def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+        """Every request's pairs in shared length-sorted batches; each gets the scores ``score`` gives it."""
+        from core.local.multi_query import score_requests
+
+        return score_requests(self.encoder, requests, self.config, self.config.max_length)

@@ -127,3 +127,13 @@ class SentenceTransformerReranker(BaseReranker):
         if isinstance(encoder, BiEncoderRuntime):
             return score_by_cosine(encoder, query, texts, self.config)
         return score_pairs(encoder, query, texts, self.config, self.config.max_length)
+
+    def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+        """A cross-encoder scores every request's pairs in shared batches; a bi-encoder one at a time."""
+        from core.local.cross_encoder import CrossEncoderRuntime
+        from core.local.multi_query import score_requests
+
+        encoder = self.encoder
+        if isinstance(encoder, CrossEncoderRuntime):
+            return score_requests(encoder, requests, self.config, self.config.max_length)
+        return super().score_many(requests)
