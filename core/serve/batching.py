@@ -113,8 +113,9 @@ class BatchQueue:
                 item = self._queue.get_nowait()
             if item is None:
                 return group, True
-            group.append(item)
-            pairs += len(item.texts)
+            if not item.future.done():  # a request that timed out while queued takes no room
+                group.append(item)
+                pairs += len(item.texts)
         return group, False
 
     async def _next(self, timeout: float) -> tuple[bool, _Pending | None]:
