@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from core.base import BaseReranker
@@ -29,10 +31,22 @@ def batches_requests(reranker: BaseReranker) -> bool:
 
 
 @dataclass
+class Timing:
+    """Seconds one request spent in model calls (reported in the ``Server-Timing`` header)."""
+
+    model: float = 0.0
+
+
+#: The current request's ``Timing``: the queue adds the duration of the model call that scored it.
+REQUEST_TIMING: ContextVar[Timing | None] = ContextVar("rerank_request_timing", default=None)
+
+
+@dataclass
 class _Pending:
     query: str
     texts: Sequence[str]
     future: asyncio.Future[list[float]] = field(repr=False)
+    model_seconds: float = 0.0
 
 
 class BatchQueue:
@@ -77,13 +91,17 @@ class BatchQueue:
 
     async def score(self, query: str, texts: Sequence[str]) -> list[float]:
         """Raw scores of ``texts`` for ``query``, scored with whatever other requests are waiting."""
-        future: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+        pending = _Pending(query, texts, asyncio.get_running_loop().create_future())
         self.outstanding += 1
         try:
-            await self._queue.put(_Pending(query, texts, future))
-            return await future
+            await self._queue.put(pending)
+            scores = await pending.future
         finally:
             self.outstanding -= 1
+        timing = REQUEST_TIMING.get()
+        if timing is not None:
+            timing.model += pending.model_seconds
+        return scores
 
     async def _run(self) -> None:
         while True:
@@ -140,6 +158,7 @@ class BatchQueue:
         loop = asyncio.get_running_loop()
         requests = [(item.query, item.texts) for item in live]
         self._on_batch(len(live), sum(len(texts) for _, texts in requests))
+        started = time.perf_counter()
         try:
             results = await loop.run_in_executor(self._model_thread, self._checked, requests)
         except Exception as exc:
@@ -149,7 +168,9 @@ class BatchQueue:
                 return
             _settle(live[0].future, exc)
             return
+        elapsed = time.perf_counter() - started
         for item, scores in zip(live, results, strict=True):
+            item.model_seconds = elapsed
             _settle(item.future, scores)
 
     def _checked(self, requests: list[tuple[str, Sequence[str]]]) -> list[list[float]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -11,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from core.results import Ranking
+from core.serve.batching import Timing
 from core.serve.metrics import ServeMetrics
 from core.serve.schemas import (
     ApiVersion,
@@ -73,8 +75,11 @@ def results(ranking: Ranking, documents: Sequence[str] | None) -> list[Result]:
     return out
 
 
-def _json(body: CohereRerankResponse | JinaRerankResponse) -> JSONResponse:
-    return JSONResponse(body.model_dump(mode="json", exclude_unset=True))
+def _json(body: CohereRerankResponse | JinaRerankResponse, timing: Timing, started: float) -> JSONResponse:
+    """The answer, with a ``Server-Timing`` header: time in model calls and in the whole handler (ms)."""
+    total = (time.perf_counter() - started) * 1000
+    header = f"model;dur={timing.model * 1000:.2f}, total;dur={total:.2f}"
+    return JSONResponse(body.model_dump(mode="json", exclude_unset=True), headers={"Server-Timing": header})
 
 
 def build_router(service: RerankService, metrics: ServeMetrics) -> APIRouter:
@@ -86,18 +91,20 @@ def build_router(service: RerankService, metrics: ServeMetrics) -> APIRouter:
     )
     async def rerank_v2(body: CohereRerankRequest) -> Response:
         """Cohere rerank v2: results best first, ``relevance_score`` = the layer's ``rerank_score``."""
+        started, timing = time.perf_counter(), Timing()
         service.check_model(body.model)
-        ranking = await service.rank(body.query, body.documents, body.top_n, body.max_tokens_per_doc)
+        ranking = await service.rank(body.query, body.documents, body.top_n, body.max_tokens_per_doc, timing)
         answer = CohereRerankResponse(
             id=str(uuid.uuid4()), results=results(ranking, None), meta=meta(ranking, len(body.documents), "2")
         )
-        return _json(answer)
+        return _json(answer, timing, started)
 
     async def rerank_v1(body: JinaRerankRequest) -> Response:
         """Jina / vLLM rerank (Cohere v1 too): documents echoed unless ``return_documents`` is false."""
+        started, timing = time.perf_counter(), Timing()
         service.check_model(body.model)
         top_n = body.top_n or None  # 0 means all (vLLM)
-        ranking = await service.rank(body.query, body.documents, top_n, body.max_tokens_per_doc)
+        ranking = await service.rank(body.query, body.documents, top_n, body.max_tokens_per_doc, timing)
         fields: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "model": service.model_name,
@@ -106,7 +113,7 @@ def build_router(service: RerankService, metrics: ServeMetrics) -> APIRouter:
         }
         if "total_tokens" in ranking.usage:
             fields["usage"] = Usage(total_tokens=int(ranking.usage["total_tokens"]))
-        return _json(JinaRerankResponse(**fields))
+        return _json(JinaRerankResponse(**fields), timing, started)
 
     for path in ("/v1/rerank", "/rerank"):
         router.add_api_route(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from core.base import BaseReranker
 from core.errors import InvalidInputError, ProviderError, RerankError
 from core.results import Ranking
-from core.serve.batching import BatchQueue, QueuedReranker, batches_requests
+from core.serve.batching import REQUEST_TIMING, BatchQueue, QueuedReranker, Timing, batches_requests
 from core.serve.errors import HttpError, provider_failure, retry_after
 from core.serve.metrics import ServeMetrics
 from core.serve.middleware import Gate
@@ -98,15 +99,22 @@ class RerankService:
             raise HttpError(413, message, reason="too_large")
 
     async def rank(
-        self, query: str, documents: Sequence[str], top_n: int | None, max_tokens_per_doc: int | None
+        self,
+        query: str,
+        documents: Sequence[str],
+        top_n: int | None,
+        max_tokens_per_doc: int | None,
+        timing: Timing | None = None,
     ) -> Ranking:
         """The request through the pipeline; a timeout, bad input or provider failure as an HttpError.
 
         With the reranker's ``on_error="fail_open"`` a failing provider gives a ranking in
-        first-stage order (``ranking.failed``); with ``"raise"`` it gives 502 or 503.
+        first-stage order (``ranking.failed``); with ``"raise"`` it gives 502 or 503. ``timing``
+        receives the time spent in model calls.
         """
         self.check_ready()
         self.check_size(documents)
+        token = REQUEST_TIMING.set(timing)  # the scoring task below starts with a copy of this context
         try:
             ranking = await asyncio.wait_for(
                 self._rank(query, documents, top_n, max_tokens_per_doc), self.settings.request_timeout
@@ -120,6 +128,8 @@ class RerankService:
             raise provider_failure(exc) from exc
         except RerankError as exc:  # a configuration problem surfacing at call time
             raise HttpError(500, f"reranker error: {exc}", reason="internal") from exc
+        finally:
+            REQUEST_TIMING.reset(token)
         if ranking.failed:
             self.metrics.errors.labels("fail_open").inc()
         self.metrics.documents.inc(len(documents))
@@ -131,7 +141,15 @@ class RerankService:
         texts = list(documents)
         if max_tokens_per_doc is not None:
             texts = await asyncio.to_thread(self.cut_documents, texts, max_tokens_per_doc)
-        return await self._scorer.arank(query, texts, top_k=top_n)
+        if self.queue is not None:  # the queue reports the model time
+            return await self._scorer.arank(query, texts, top_k=top_n)
+        started = time.perf_counter()
+        try:
+            return await self._scorer.arank(query, texts, top_k=top_n)
+        finally:
+            timing = REQUEST_TIMING.get()
+            if timing is not None:
+                timing.model += time.perf_counter() - started
 
     def cut_documents(self, texts: list[str], max_tokens: int) -> list[str]:
         """Each text cut to its first ``max_tokens`` tokens of the served model's tokenizer.

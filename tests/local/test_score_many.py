@@ -16,7 +16,7 @@ from tests.support.toy_rerankers import OverlapReranker
 REQUESTS = [
     (QUERY, TEXTS),
     ("python code language", TEXTS[2:5]),
-    ("river weather rain sun", [" ".join(WORDS[i : i + 30]) for i in range(0, 90, 7)]),
+    ("river weather rain sun", [" ".join(WORDS[i : i + 30]) for i in range(0, 60, 7)]),
     ("tea", ["coffee and tea", "tea"]),
 ]
 

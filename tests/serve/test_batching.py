@@ -19,7 +19,7 @@ from tests.support.serve_support import RunningServer, wait_until
 REQUESTS = [
     (QUERY, TEXTS),
     ("python code language", TEXTS[2:]),
-    ("river weather rain sun", [" ".join(WORDS[i : i + 25]) for i in range(0, 100, 9)]),
+    ("river weather rain sun", [" ".join(WORDS[i : i + 25]) for i in range(0, 60, 7)]),
     ("tea", ["coffee and tea", "tea", "green tea from england"]),
     ("cat dog pet", TEXTS[::-1]),
     ("music", ["guitar and piano", "a song", "rocket to the moon"]),

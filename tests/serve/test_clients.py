@@ -124,3 +124,11 @@ def test_openapi_lists_the_routes(tiny_server: RunningServer) -> None:
     with tiny_server.client() as http:
         paths = http.get("/openapi.json").json()["paths"]
     assert {"/v2/rerank", "/v1/rerank", "/rerank", "/health", "/metrics"} <= set(paths)
+
+
+def test_server_timing_reports_model_and_total_time(tiny_server: RunningServer) -> None:
+    with tiny_server.client() as http:
+        response = http.post("/v2/rerank", json={"model": MODEL, "query": QUERY, "documents": TEXTS})
+    parts = dict(part.strip().split(";dur=") for part in response.headers["server-timing"].split(","))
+    assert set(parts) == {"model", "total"}
+    assert 0 < float(parts["model"]) <= float(parts["total"])
