@@ -15,7 +15,7 @@ from core.local.batching import length_sorted_batches, pad_batch
 from core.local.cross_encoder import CrossEncoderRuntime, load_cross_encoder
 from core.local.models import cached_model_count
 from core.local.threads import apply_torch_threads, available_cpus
-from core.local.windows import best_per_document, room_beside_query, window_spans
+from core.local.windows import best_per_document, room_beside_query, token_windows
 from tests.support.model_factory import QUERY, TEXTS, WORDS, build_tiny_cross_encoder
 
 
@@ -291,15 +291,15 @@ def test_bi_encoder_backends_agree(tiny_bi_encoder: Path) -> None:
 
 # --- long documents --------------------------------------------------------------------------------
 def test_window_spans_cover_overlap_and_cap() -> None:
-    spans = window_spans(100, 30, 10)
+    spans = token_windows(100, 30, 10)
     assert spans[0] == (0, 30) and spans[-1][1] == 100
     assert all(b[0] == a[1] - 10 for a, b in itertools.pairwise(spans))
     assert all(end - start <= 30 for start, end in spans)
-    assert window_spans(25, 30, 10) == [(0, 25)]
-    assert window_spans(100, 30, 10, max_windows=2) == spans[:2]
-    assert window_spans(100, 30, 25)[1][0] == 15, "overlap is capped at half a window"
+    assert token_windows(25, 30, 10) == [(0, 25)]
+    assert token_windows(100, 30, 10, max_windows=2) == spans[:2]
+    assert token_windows(100, 30, 25)[1][0] == 15, "overlap is capped at half a window"
     words = [i // 4 for i in range(100)]  # four tokens per word
-    assert all(start % 4 == 0 for start, _ in window_spans(100, 30, 10, words=words))
+    assert all(start % 4 == 0 for start, _ in token_windows(100, 30, 10, words=words))
 
 
 def test_best_window_wins() -> None:
