@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 from core.errors import ConfigError
+from core.providers.llm import LLMReranker, LLMRerankerConfig
 from core.providers.llm.cache import LRUCache
-from core.providers.llm.endpoints import ENDPOINTS, PLACEHOLDER_KEY, resolve_endpoint
+from core.providers.llm.endpoint_table import ENDPOINTS, PLACEHOLDER_KEY
+from core.providers.llm.endpoints import resolve_endpoint
 from core.providers.llm.prompts import PromptBuilder, check_template, delimit, fill_template, truncate
-from core.providers.llm.reranker import LLMReranker, LLMRerankerConfig
 from core.registry import create_reranker
 
 TOP = {
@@ -155,7 +156,7 @@ def test_every_table_entry_resolves_with_a_key() -> None:
 # --- config validation -----------------------------------------------------------------------
 def test_mem0_defaults() -> None:
     cfg = LLMRerankerConfig()
-    assert (cfg.provider, cfg.model, cfg.temperature, cfg.max_tokens, cfg.top_k) == (
+    assert (cfg.llm_provider, cfg.model, cfg.temperature, cfg.max_tokens, cfg.top_k) == (
         "openai",
         "gpt-4o-mini",
         0.0,

@@ -52,15 +52,15 @@ async def test_async_uses_the_async_sdk_client(server: FakeApiServer) -> None:
     assert [d["text"] for d in out] == [DOCS[i] for i in expected_order()[:2]]
     assert isinstance(reranker.aclient(), zeroentropy.AsyncZeroEntropy)
     assert isinstance(reranker.client(), zeroentropy.ZeroEntropy)
-    assert server.requests_for("zeroentropy")[0].body["top_n"] == 2
+    assert "top_n" not in server.requests_for("zeroentropy")[0].body
 
 
-def test_top_n_sent_only_when_it_cuts_the_list(server: FakeApiServer) -> None:
+def test_top_k_is_applied_here_and_never_sent_as_top_n(server: FakeApiServer) -> None:
     reranker = hosted("zero_entropy", server)
     out = reranker.rerank(QUERY, DOCS, top_k=1)
     assert [d["text"] for d in out] == [DOCS[expected_order()[0]]]
     reranker.rerank(QUERY, DOCS, top_k=1, score_threshold=0.5)
-    assert [r.body.get("top_n") for r in server.requests_for("zeroentropy")] == [1, None]
+    assert all("top_n" not in r.body for r in server.requests_for("zeroentropy"))
 
 
 def test_key_from_config_then_sdk_env_then_mem0_env(
