@@ -131,6 +131,18 @@ class BaseReranker(ABC):
     def _texts_of(self, documents: object) -> list[str]:
         return extract_texts(validate_documents(documents), self.config.text_key)
 
+    def _unranked(
+        self, query: str, documents: Sequence[dict[str, Any] | str], top_k: int | None
+    ) -> RerankedDocuments:
+        """``rerank=False``: the input checked, copied and cut to ``top_k``, in its own order."""
+        self._texts_of(documents)
+        validate_query(query)
+        limit = validate_top_k(top_k)
+        limit = limit if limit is not None else self.config.top_k
+        items = [RankedItem(i, None, None) for i in range(len(documents))][:limit]
+        ranking = Ranking(items, "none", None, attempts=[])
+        return RerankedDocuments([_copy(documents[item.index]) for item in items], ranking)
+
     def rerank(
         self,
         query: str,
@@ -141,10 +153,10 @@ class BaseReranker(ABC):
         rerank: bool = True,
     ) -> RerankedDocuments:
         """Copies of ``documents`` with ``rerank_score`` added, best first (Mem0's contract)."""
-        texts = self._texts_of(documents)
         if not rerank:
-            return _unranked(query, documents, top_k, self.config.top_k)
-        return attach_scores(documents, self.rank(query, texts, top_k=top_k, score_threshold=score_threshold))
+            return self._unranked(query, documents, top_k)
+        ranking = self.rank(query, self._texts_of(documents), top_k=top_k, score_threshold=score_threshold)
+        return attach_scores(documents, ranking)
 
     async def arerank(
         self,
@@ -156,10 +168,11 @@ class BaseReranker(ABC):
         rerank: bool = True,
     ) -> RerankedDocuments:
         """Async twin of ``rerank``."""
-        texts = self._texts_of(documents)
         if not rerank:
-            return _unranked(query, documents, top_k, self.config.top_k)
-        ranking = await self.arank(query, texts, top_k=top_k, score_threshold=score_threshold)
+            return self._unranked(query, documents, top_k)
+        ranking = await self.arank(
+            query, self._texts_of(documents), top_k=top_k, score_threshold=score_threshold
+        )
         return attach_scores(documents, ranking)
 
     def rerank_many(
@@ -314,14 +327,3 @@ def attach_scores(documents: Sequence[dict[str, Any] | str], ranking: Ranking) -
             doc[ERROR_KEY] = error
         out.append(doc)
     return RerankedDocuments(out, ranking)
-
-
-def _unranked(
-    query: str, documents: Sequence[dict[str, Any] | str], top_k: int | None, default_top_k: int | None
-) -> RerankedDocuments:
-    validate_query(query)
-    limit = validate_top_k(top_k)
-    limit = limit if limit is not None else default_top_k
-    items = [RankedItem(i, None, None) for i in range(len(documents))][:limit]
-    ranking = Ranking(items, "none", None, attempts=[])
-    return RerankedDocuments([_copy(documents[item.index]) for item in items], ranking)

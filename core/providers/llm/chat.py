@@ -32,6 +32,13 @@ class Judge:
     prompts: PromptBuilder
     cache: LRUCache[CacheKey, Any]
 
+    def prepare(
+        self, mode: str, messages: list[Message], max_tokens: int, top_logprobs: int | None = None
+    ) -> tuple[CacheKey, ChatRequest]:
+        """The cache key of the answer to ``messages`` in ``mode``, and the chat request asking for it."""
+        key = cache_key(self.endpoint.model, mode, messages)
+        return key, chat_request(self.endpoint, messages, max_tokens, top_logprobs)
+
 
 def chat_request(
     endpoint: LLMEndpoint, messages: list[Message], max_tokens: int, top_logprobs: int | None = None

@@ -7,15 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.errors import ProviderError
-from core.providers.llm.chat import (
-    CacheKey,
-    ChatReply,
-    ChatRequest,
-    Judge,
-    cache_key,
-    chat_request,
-    total_usage,
-)
+from core.providers.llm.chat import CacheKey, ChatReply, ChatRequest, Judge, total_usage
 from core.providers.llm.config import PROVIDER
 from core.providers.llm.exchange import Exchange
 from core.providers.llm.permutation import parse_permutation
@@ -70,16 +62,15 @@ class ListwiseJudge(Judge):
         if len(window) < 2:
             return window
         messages = self.prompts.listwise(query, [texts[i] for i in window])
-        key = cache_key(self.endpoint.model, "listwise", messages)
+        key, request = self.prepare("listwise", messages, max(self.endpoint.max_tokens, 6 * len(window) + 16))
         run.windows += 1
         cached = self.cache.get(key)
         if cached is not None:
             run.usable += 1
             run.usages.append({"cache_hits": 1})
             return [window[j] for j in cached]
-        max_tokens = max(self.endpoint.max_tokens, 6 * len(window) + 16)
         try:
-            reply = yield chat_request(self.endpoint, messages, max_tokens)
+            reply = yield request
         except ProviderError as error:
             run.errors.append(error)
             for i in window:

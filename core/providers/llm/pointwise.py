@@ -8,15 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.errors import ProviderError
-from core.providers.llm.chat import (
-    CacheKey,
-    ChatReply,
-    ChatRequest,
-    Judge,
-    cache_key,
-    chat_request,
-    total_usage,
-)
+from core.providers.llm.chat import CacheKey, ChatReply, ChatRequest, Judge, total_usage
 from core.providers.llm.config import PROVIDER, Mode
 from core.providers.llm.exchange import Exchange
 from core.providers.llm.parsing import parse_score, yes_probability
@@ -61,11 +53,9 @@ class PointwiseJudge(Judge):
     def _plan(self, query: str, text: str) -> _Plan:
         if self.config.mode == "logprobs" and self.logprobs_available:
             messages = self.prompts.logprobs(query, text)
-            request = chat_request(self.endpoint, messages, 1, self.config.top_logprobs)
-            return _Plan("logprobs", cache_key(self.endpoint.model, "logprobs", messages), request)
+            return _Plan("logprobs", *self.prepare("logprobs", messages, 1, self.config.top_logprobs))
         messages = self.prompts.pointwise(query, text)
-        request = chat_request(self.endpoint, messages, self.endpoint.max_tokens)
-        return _Plan("pointwise", cache_key(self.endpoint.model, "pointwise", messages), request)
+        return _Plan("pointwise", *self.prepare("pointwise", messages, self.endpoint.max_tokens))
 
     def _lacks_logprobs(self, plan: _Plan, reply: ChatReply) -> bool:
         if plan.mode != "logprobs" or reply.top_logprobs is not None:
