@@ -35,11 +35,9 @@ from tests.support.adapter_support import (
     QUERY,
     KeywordReranker,
     embed,
-    fake_api,
     spec_for,
 )
 from tests.support.fake_api import FakeApiServer, word_overlap
-from tests.support.hosted_support import fresh
 
 TOP_K = 6  # first-stage candidates
 
@@ -87,12 +85,6 @@ class EventCollector(BaseEventHandler):
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         if isinstance(event, (ReRankStartEvent, ReRankEndEvent)):
             self.events.append(event)
-
-
-@pytest.fixture
-def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
-    for reset in fresh(api):
-        yield fake_api(reset)
 
 
 @pytest.fixture

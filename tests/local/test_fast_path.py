@@ -76,6 +76,7 @@ def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) ->
         ({"backend": "tensorrt"}, "backend"),
         ({"long_documents": "split"}, "long_documents"),
         ({"max_chunks_per_doc": 0}, "max_chunks_per_doc"),
+        ({"max_windows_per_doc": 0}, "max_windows_per_doc"),
         ({"num_threads": 0}, "num_threads"),
     ],
 )
@@ -83,6 +84,16 @@ def test_bad_fast_path_options_name_the_field(tiny_cross_encoder: Path, config: 
     for provider in ("huggingface", "sentence_transformer"):
         with pytest.raises(ConfigError, match=field):
             rerank(provider, tiny_cross_encoder, **config)
+
+
+def test_max_windows_per_doc_is_the_window_cap_and_its_old_name_still_works() -> None:
+    from core.providers.huggingface import HuggingFaceRerankerConfig as Config
+
+    assert Config.build({"max_chunks_per_doc": 3}).max_windows_per_doc == 3
+    assert Config.build({"max_chunks_per_doc": None}).max_windows_per_doc is None
+    assert Config.build({}).max_windows_per_doc == 10
+    with pytest.raises(ConfigError, match="max_chunks_per_doc and max_windows_per_doc name one setting"):
+        Config.build({"max_chunks_per_doc": 3, "max_windows_per_doc": 4})
 
 
 def test_thread_settings_use_the_available_cpus() -> None:

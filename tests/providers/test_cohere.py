@@ -10,15 +10,8 @@ import pytest
 from core.errors import ConfigError, ProviderError
 from core.providers.hosted.cohere import CohereReranker, CohereRerankerConfig
 from core.registry import create_reranker
-from tests.support.fake_api import FakeApiServer, Fault, word_overlap
-from tests.support.hosted_support import DOCS, QUERY, expected_order, hosted
-
-
-@pytest.fixture
-def no_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for var in ("CO_API_KEY", "COHERE_API_KEY", "CO_API_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return monkeypatch
+from tests.support.fake_api import DOCS, QUERY, FakeApiServer, Fault, expected_order, word_overlap
+from tests.support.hosted_support import hosted
 
 
 def test_request_body_headers_and_ranking(server: FakeApiServer) -> None:
@@ -161,3 +154,8 @@ def test_async_clients_are_per_event_loop(server: FakeApiServer) -> None:
     b1, _ = asyncio.run(client_twice())
     assert a1 is a2 and a1 is not b1
     assert len(server.requests_for("cohere")) == 2
+
+
+def test_usage_counts_are_ints(server: FakeApiServer) -> None:
+    out = hosted("cohere", server, documents_per_request=2).rerank(QUERY, DOCS)
+    assert out.usage == {"search_units": 2} and type(out.usage["search_units"]) is int

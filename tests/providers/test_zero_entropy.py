@@ -8,15 +8,8 @@ import zeroentropy
 from core.errors import ConfigError, ProviderError
 from core.providers.hosted.zero_entropy import KNOWN_MODELS, ZeroEntropyReranker, ZeroEntropyRerankerConfig
 from core.registry import create_reranker
-from tests.support.fake_api import FakeApiServer, Fault, word_overlap
-from tests.support.hosted_support import DOCS, QUERY, expected_order, hosted
-
-
-@pytest.fixture
-def no_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for var in ("ZEROENTROPY_API_KEY", "ZERO_ENTROPY_API_KEY", "ZEROENTROPY_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return monkeypatch
+from tests.support.fake_api import DOCS, QUERY, FakeApiServer, Fault, expected_order, word_overlap
+from tests.support.hosted_support import hosted
 
 
 def test_request_body_headers_ranking_and_usage(server: FakeApiServer) -> None:
@@ -114,3 +107,9 @@ def test_rate_limit_error_carries_status_message_and_retry_after(server: FakeApi
     err = info.value
     assert (err.provider, err.status, err.retryable, err.message) == ("zero_entropy", 429, True, "slow down")
     assert err.retry_after == pytest.approx(0.005)
+
+
+def test_usage_counts_are_ints(server: FakeApiServer) -> None:
+    out = hosted("zero_entropy", server).rerank(QUERY, DOCS)
+    assert set(out.usage) == {"total_tokens", "total_bytes"}
+    assert all(type(value) is int for value in out.usage.values())
