@@ -1,4 +1,4 @@
-"""README and docs examples: every offline-marked Python block runs as written; every other says what it needs.
+"""README and docs examples: offline-marked Python blocks run as written; the others say what they need.
 
 The blocks run in one subprocess (offline, no API keys, the loopback guard on), from the repository
 root; see ``tests/support/doc_examples.py`` for the markers.
@@ -25,7 +25,9 @@ API_KEYS = ("OPENAI_API_KEY", "CO_API_KEY", "COHERE_API_KEY", "ZEROENTROPY_API_K
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, object]]:
     out = tmp_path_factory.mktemp("doc-examples") / "results.json"
     env = {k: v for k, v in os.environ.items() if k not in API_KEYS}
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONPATH=str(ROOT))
+    env.update(
+        HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONPATH=str(ROOT)
+    )
     command = [sys.executable, "-m", "tests.support.run_doc_examples", str(out)]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, done.stderr[-4000:]
