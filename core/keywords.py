@@ -112,7 +112,9 @@ def _spec(reranker: Any, provider: str | None, model: Any, implied: str | None) 
 def _check_keys(
     spec: Mapping[str, Any], keys: Sequence[str], owner: str, owner_fields: Sequence[str]
 ) -> None:
-    config_class = get_provider_class(str(spec["provider"])).config_class
+    if not isinstance(spec.get("provider"), str):
+        return  # create_reranker names what is wrong with the spec
+    config_class = get_provider_class(spec["provider"]).config_class
     allowed = set(config_class.model_fields)
     unknown = sorted(k for k in keys if k not in allowed)
     if unknown:
@@ -146,7 +148,7 @@ def reranker_from_keywords(
         return reranker
     config, implied = _resolve_aliases(settings)
     spec = _spec(reranker, provider, model, implied[1] if implied else None)
-    if implied is not None and _canonical(str(spec["provider"])) != implied[1]:
+    if implied is not None and _canonical(str(spec.get("provider"))) != implied[1]:
         raise ConfigError(
             f"{implied[0]!r} is a {implied[1]} setting, but the provider is {spec['provider']!r}"
         )

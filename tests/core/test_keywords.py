@@ -79,3 +79,5 @@ def test_errors_name_the_keyword() -> None:
         reranker_from_keywords(model=3)
     with pytest.raises(ConfigError, match="unknown reranker provider 'nope'"):
         reranker_from_keywords(provider="nope")
+    with pytest.raises(ConfigError, match="needs a 'provider' key"):
+        reranker_from_keywords({"config": {}}, top_k=1)
