@@ -57,7 +57,7 @@ def score_requests(
         else:
             room = room_beside_query(runtime.tokenizer, query, length)
             plan = split_documents(
-                runtime.tokenizer, docs, room, config.window_overlap, config.max_chunks_per_doc
+                runtime.tokenizer, docs, room, config.window_overlap, config.max_windows_per_doc
             )
             piece_texts, piece_owners = plan.texts, plan.owners
         queries.extend([query] * len(piece_texts))

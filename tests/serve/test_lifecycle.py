@@ -16,10 +16,9 @@ import pytest
 
 from core.cli.main import main
 from core.errors import MissingDependencyError
-from tests.support.fake_api import FakeApiServer
-from tests.support.hosted_support import DOCS, closed_port, expected_order
+from tests.support.fake_api import DOCS, FakeApiServer, expected_order
 from tests.support.model_factory import QUERY, TEXTS
-from tests.support.serve_support import KEY, GatedReranker, RunningServer, wait_until
+from tests.support.serve_support import KEY, GatedReranker, RunningServer, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,7 +94,7 @@ def _refused(url: str) -> bool:
 
 def test_the_cli_serves_and_stops_on_sigterm(server: FakeApiServer) -> None:
     """The command line serving a hosted reranker (the fake Cohere API): no torch to import, a quick start."""
-    port = closed_port()
+    port = free_port()
     env = {**os.environ, "RERANK_LAYER_API_KEY": KEY, "PYTHONPATH": str(ROOT)}
     command = [
         sys.executable, "-m", "core.cli.main", "serve", "--port", str(port), "--provider", "cohere",
@@ -124,7 +123,7 @@ def test_the_cli_serves_and_stops_on_sigterm(server: FakeApiServer) -> None:
     assert "Application shutdown complete" in err
     assert KEY not in out + err and "upstream-key" not in out + err
     (upstream,) = server.requests_for("cohere")
-    assert upstream.body["top_n"] == 2 and upstream.headers["authorization"] == "Bearer upstream-key"
+    assert upstream.body["query"] == "cat on mat" and upstream.headers["authorization"] == "Bearer upstream-key"
 
 
 def _healthy(url: str) -> bool:
