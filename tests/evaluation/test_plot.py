@@ -11,7 +11,8 @@ from core.errors import InvalidInputError, MissingDependencyError
 from core.evaluation import evaluate
 from core.evaluation.plot import PER_QUERY_AXES, TABLE_AXES, per_query_deltas, plot_report, write_html
 from tests.support.adapter_support import PLUGIN
-from tests.support.evaluation_support import ScriptedReranker, write_beir, write_trec_run
+from tests.support.beir_files import write_beir, write_trec_run
+from tests.support.toy_rerankers import ScriptedReranker
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
