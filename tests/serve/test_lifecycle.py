@@ -123,7 +123,8 @@ def test_the_cli_serves_and_stops_on_sigterm(server: FakeApiServer) -> None:
     assert "Application shutdown complete" in err
     assert KEY not in out + err and "upstream-key" not in out + err
     (upstream,) = server.requests_for("cohere")
-    assert upstream.body["query"] == "cat on mat" and upstream.headers["authorization"] == "Bearer upstream-key"
+    assert upstream.body["query"] == "cat on mat"
+    assert upstream.headers["authorization"] == "Bearer upstream-key"
 
 
 def _healthy(url: str) -> bool:
