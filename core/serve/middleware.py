@@ -18,6 +18,9 @@ from core.serve.asgi import ASGIApp, Message, Receive, Scope, Send
 from core.serve.errors import HttpError, retry_after
 from core.serve.metrics import ServeMetrics
 
+#: Key of ``request.state`` holding the request's arrival time (``time.perf_counter``).
+ARRIVAL = "arrival"
+
 
 @dataclass
 class Gate:
@@ -54,6 +57,7 @@ class Instrumentation:
         route = scope["path"] if scope["path"] in self.routes else "other"
         status = 500
         started = time.perf_counter()
+        scope.setdefault("state", {})[ARRIVAL] = started  # ``request.state.arrival`` for Server-Timing
 
         async def sending(message: Message) -> None:
             nonlocal status

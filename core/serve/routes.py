@@ -8,12 +8,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from core.results import Ranking
 from core.serve.batching import Timing
 from core.serve.metrics import ServeMetrics
+from core.serve.middleware import ARRIVAL
 from core.serve.schemas import (
     ApiVersion,
     BilledUnits,
@@ -75,11 +76,16 @@ def results(ranking: Ranking, documents: Sequence[str] | None) -> list[Result]:
     return out
 
 
-def _json(body: CohereRerankResponse | JinaRerankResponse, timing: Timing, started: float) -> JSONResponse:
-    """The answer, with a ``Server-Timing`` header: time in model calls and in the whole handler (ms)."""
+def _json(body: CohereRerankResponse | JinaRerankResponse, timing: Timing, request: Request) -> JSONResponse:
+    """The answer, with a ``Server-Timing`` header (ms): time in model calls, and in the server so far.
+
+    ``total`` runs from the request's arrival (before its body was read) to this answer's serialisation.
+    """
+    started = getattr(request.state, ARRIVAL, None) or time.perf_counter()
+    answer = JSONResponse(body.model_dump(mode="json", exclude_unset=True))
     total = (time.perf_counter() - started) * 1000
-    header = f"model;dur={timing.model * 1000:.2f}, total;dur={total:.2f}"
-    return JSONResponse(body.model_dump(mode="json", exclude_unset=True), headers={"Server-Timing": header})
+    answer.headers["Server-Timing"] = f"model;dur={timing.model * 1000:.2f}, total;dur={total:.2f}"
+    return answer
 
 
 def build_router(service: RerankService, metrics: ServeMetrics) -> APIRouter:
@@ -89,19 +95,19 @@ def build_router(service: RerankService, metrics: ServeMetrics) -> APIRouter:
     @router.post(
         "/v2/rerank", response_model=CohereRerankResponse, responses=ERROR_RESPONSES, tags=["rerank"]
     )
-    async def rerank_v2(body: CohereRerankRequest) -> Response:
+    async def rerank_v2(body: CohereRerankRequest, request: Request) -> Response:
         """Cohere rerank v2: results best first, ``relevance_score`` = the layer's ``rerank_score``."""
-        started, timing = time.perf_counter(), Timing()
+        timing = Timing()
         service.check_model(body.model)
         ranking = await service.rank(body.query, body.documents, body.top_n, body.max_tokens_per_doc, timing)
         answer = CohereRerankResponse(
             id=str(uuid.uuid4()), results=results(ranking, None), meta=meta(ranking, len(body.documents), "2")
         )
-        return _json(answer, timing, started)
+        return _json(answer, timing, request)
 
-    async def rerank_v1(body: JinaRerankRequest) -> Response:
+    async def rerank_v1(body: JinaRerankRequest, request: Request) -> Response:
         """Jina / vLLM rerank (Cohere v1 too): documents echoed unless ``return_documents`` is false."""
-        started, timing = time.perf_counter(), Timing()
+        timing = Timing()
         service.check_model(body.model)
         top_n = body.top_n or None  # 0 means all (vLLM)
         ranking = await service.rank(body.query, body.documents, top_n, body.max_tokens_per_doc, timing)
@@ -113,7 +119,7 @@ def build_router(service: RerankService, metrics: ServeMetrics) -> APIRouter:
         }
         if "total_tokens" in ranking.usage:
             fields["usage"] = Usage(total_tokens=int(ranking.usage["total_tokens"]))
-        return _json(JinaRerankResponse(**fields), timing, started)
+        return _json(JinaRerankResponse(**fields), timing, request)
 
     for path in ("/v1/rerank", "/rerank"):
         router.add_api_route(
