@@ -85,7 +85,7 @@ class BaseReranker(ABC):
             values.append(float(value))
         if not isinstance(raw, Scores):
             return Scores(values)
-        return Scores(values, usage=raw.usage, flags=raw.flags, unscored=raw.unscored)
+        return Scores(values, usage=raw.usage, flags=raw.flags, unscored=raw.unscored, scale=raw.scale)
 
     @property
     def scale(self) -> ScoreScale:
@@ -93,8 +93,19 @@ class BaseReranker(ABC):
         return self.score_scale
 
     def normalized(self, raw: Sequence[float]) -> list[float]:
-        """``rerank_score`` values for raw scores: the scale's rule, or raw if normalize is off."""
-        return to_unit_interval(raw, self.scale) if self.config.normalize else list(raw)
+        """``rerank_score`` values for raw scores: their scale's rule, or raw if normalize is off.
+
+        Their scale is the one ``raw`` names (``Scores.scale``, set by a reranker whose scores came
+        from another, as a cascade's last stage's fallback), else this reranker's.
+        """
+        if not self.config.normalize:
+            return list(raw)
+        return to_unit_interval(raw, self.scale_of(raw))
+
+    def scale_of(self, raw: Sequence[float]) -> ScoreScale:
+        """The scale of raw scores this reranker returned."""
+        named = raw.scale if isinstance(raw, Scores) else None
+        return named or self.scale
 
     # --- the pipeline: each twin walks the same RankCall ------------------------------------
     def rank(
@@ -270,6 +281,7 @@ class RankCall:
             dict(raw.usage),
             attempts=self.log.attempts,
             errors=self.log.errors,
+            scale=reranker.scale_of(raw),
         )
 
     def _failed(self) -> Ranking:
