@@ -215,7 +215,7 @@ def score_decoder_pairs(
     if config.long_documents == "truncate":
         return runtime.score(spec, query, texts, length, config.batch_size, progress)
     room = runtime.document_room(spec, query, length)
-    plan = split_documents(runtime.tokenizer, texts, room, config.window_overlap, config.max_chunks_per_doc)
+    plan = split_documents(runtime.tokenizer, texts, room, config.window_overlap, config.max_windows_per_doc)
     scores = runtime.score(spec, query, plan.texts, length, config.batch_size, progress)
     return best_per_document(scores, plan.owners, len(texts))
 
