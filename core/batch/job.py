@@ -237,7 +237,8 @@ def _run_ray(
         writer.write(shard, writer.compose(shard, outcomes.pop(shard)))
         bar.advance(0, writer.row_count(shard))
 
-    with Progress(pairs, rows, enabled=progress) as bar, ray_session(spec):
+    with Progress(pairs, rows, enabled=progress) as bar, ray_session(spec) as ray:
+        ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts pairs and rows
         for shard in [s for s in pending if waiting[s] == 0]:
             finish(shard, bar)
         results = rank_on_ray(

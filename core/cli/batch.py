@@ -42,6 +42,9 @@ def register(subparsers: Any) -> Any:
         default=DEFAULT_SHARD_PAIRS,
         help=f"pairs per output shard (default {DEFAULT_SHARD_PAIRS})",
     )
+    batch.add_argument(
+        "--stats", metavar="DIR", help="ray: each actor keeps its figures in DIR (load, memory)"
+    )
     batch.add_argument("--shape", choices=("grouped", "flat"), help="row shape (default: detected)")
     batch.add_argument(
         "--restart", action="store_true", help="discard shards of an earlier run and start over"
@@ -69,6 +72,7 @@ def _batch(args: argparse.Namespace) -> int:
         num_gpus=args.num_gpus,
         restart=args.restart,
         progress=not args.no_progress,
+        stats_dir=args.stats,
     )
     print(summary.describe(), file=sys.stderr)
     return 0
