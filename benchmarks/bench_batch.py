@@ -113,7 +113,23 @@ def ray_run(ray, spec: dict, chunk, workers: int, num_cpus: float, stats: Path) 
         "actors": len(actors),
         "peak_rss_mb": max(a["peak_rss_mb"] for a in actors),
         "loads": sum(a["loads"] for a in actors),
+        # share of the actors' steady time spent inside the reranking code (the rest: Ray's own work)
+        "utilization": sum(a["busy_s"] for a in busy) / (workers * (last - first)),
     }
+
+
+def bookkeeping_us_per_pair(chunk: list[tuple[str, str, list[tuple[str, str]]]], repeats: int = 5) -> float:
+    """What the in-process engine adds per pair besides the reranker: planning rows and composing outputs."""
+    from core.batch.rows import Outcome, compose, plan_rows
+
+    rows = flat_rows(chunk)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        plan = plan_rows(rows, "flat")
+        for unit in plan.units:
+            n = unit.pairs
+            compose(rows, unit, Outcome(list(range(n)), [0.5] * n, [0.1] * n, [None] * n), "flat")
+    return (time.perf_counter() - start) / repeats / len(rows) * 1e6
 
 
 def timed(call: Callable[[], object]) -> float:
@@ -129,9 +145,15 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20_000, help="pairs per system (default 20,000)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds the pairs are split into (default 4)")
     parser.add_argument("--no-ray", action="store_true", help="only the in-process systems")
+    parser.add_argument(
+        "--bookkeeping", action="store_true", help="only the engine's own cost per pair (no model), then stop"
+    )
     parser.add_argument("--json", help="write the raw figures to this file")
     args = parser.parse_args()
 
+    if args.bookkeeping:
+        print(f"engine bookkeeping: {bookkeeping_us_per_pair(groups(args.pairs)):.2f} us per pair")
+        return
     model = local_inputs.build_model()
     spec = {"provider": "huggingface", "config": {"model": str(model)}}
     reranker = build_reranker(spec)
@@ -169,7 +191,8 @@ def main() -> None:
                 if v
             }
             ray_now = {
-                k: f"start-up {v[-1]['startup_s']:.1f}s, peak {v[-1]['peak_rss_mb']:.0f} MB/actor"
+                k: f"start-up {v[-1]['startup_s']:.1f}s, peak {v[-1]['peak_rss_mb']:.0f} MB/actor, "
+                f"in the reranker {v[-1]['utilization']:.1%} of the time"
                 for k, v in results.items()
                 if v and "startup_s" in v[-1]
             }
@@ -212,6 +235,11 @@ def main() -> None:
             "Ray 2 actors x 1 thread / in-process 2 threads: "
             f"{rate['ray-2x1'] / rate['engine']:.3f} (target >= 0.9)"
         )
+        for k in ("ray-1x2", "ray-2x1"):
+            share = statistics.median(r["utilization"] for r in results[k])
+            print(
+                f"{labels[k]}: actors in the reranking code {share:.1%} of their steady time (median round)"
+            )
         loads = [r["loads"] / r["actors"] for k in ("ray-1x2", "ray-2x1") for r in results[k]]
         print(
             f"model loads per actor: {sorted(set(loads))}; Ray end-to-end (start-up included) pairs/s: "
