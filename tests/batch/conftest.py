@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.hosted_support import guard_network
 from tests.support.model_factory import QUERY, TEXTS
+from tests.support.network_guard import loopback_only
 
 #: The Cohere key the Ray workers inherit at start-up; the test process itself never holds it.
 RAY_WORKER_KEY = "ray-worker-secret-7f3a"
@@ -68,17 +68,16 @@ def ray_cluster() -> Iterator[dict[str, Any]]:
     os.environ.update(
         RAY_USAGE_STATS_ENABLED="0", CO_API_KEY=RAY_WORKER_KEY, HF_HUB_DISABLE_PROGRESS_BARS="1"
     )
-    guard = guard_network()
-    next(guard)
     try:
-        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, _node_ip_address="127.0.0.1")
+        with loopback_only() as attempts:
+            ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, _node_ip_address="127.0.0.1")
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        next(guard, None)  # asserts that starting Ray tried no connection beyond loopback
+    assert not attempts, f"starting Ray tried to reach the network: {attempts}"
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         yield {"ray": ray, "logs": Path(temp)}
