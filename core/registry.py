@@ -8,6 +8,8 @@ from typing import Any
 
 from core.base import BaseReranker
 from core.errors import ConfigError
+from core.secrets import MASKED_SECRET as MASKED_SECRET  # re-exported: how a dumped key reads
+from core.secrets import masked
 from core.specs import Spec, parse_spec
 
 #: Entry-point group third-party packages use to add providers.
@@ -36,9 +38,6 @@ ALIASES: dict[str, str] = {
 _registered: dict[str, type[BaseReranker] | str] = {}
 
 SPEC_KEYS = ("provider", "config", "fallbacks")
-
-#: How ``reranker_spec`` writes a secret (pydantic's SecretStr mask); ``create_reranker`` drops it.
-MASKED_SECRET = "**********"
 
 
 def _key(name: str) -> str:
@@ -108,18 +107,18 @@ def create_reranker(spec: Spec | BaseReranker) -> BaseReranker:
     if not isinstance(fallbacks, list):
         raise ConfigError(f"'fallbacks' must be a list of specs, got {type(fallbacks).__name__}")
     cls = get_provider_class(spec["provider"])
-    config = {k: v for k, v in config.items() if v != MASKED_SECRET}  # a dumped key: use the env var
     return cls(config, fallbacks=[create_reranker(f) for f in fallbacks])
 
 
 def reranker_spec(reranker: BaseReranker) -> dict[str, Any]:
-    """The spec ``create_reranker`` rebuilds ``reranker`` from; secrets masked, never in clear text.
+    """The spec ``create_reranker`` rebuilds ``reranker`` from; every key masked (:mod:`core.secrets`).
 
-    A rebuilt API reranker reads its key from the provider's environment variables.
+    ``create_reranker`` drops a masked key, so a rebuilt API reranker reads its key from the
+    provider's environment variables.
     """
     spec: dict[str, Any] = {
         "provider": reranker.provider,
-        "config": reranker.config.model_dump(mode="json", exclude_unset=True),
+        "config": masked(reranker.config.model_dump(mode="json", exclude_unset=True)),
     }
     if reranker.fallbacks:
         spec["fallbacks"] = [reranker_spec(f) for f in reranker.fallbacks]

@@ -37,13 +37,18 @@ class RerankCompressor(BaseDocumentCompressor, RunnableSerializable[RerankInput,
     first-stage order is kept, ``relevance_score`` is left out and ``metadata["rerank_error"]`` says why.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", hide_input_in_errors=True)
 
     reranker: BaseReranker = Field(description="A core reranker, or its spec dict for create_reranker.")
     top_n: int | None = Field(default=3, ge=0, description="Keep at most this many documents; None: all.")
     score_threshold: float | None = Field(
         default=None, description="Drop documents whose relevance_score is below this value."
     )
+
+    def __init__(self, **data: Any) -> None:
+        if "reranker" in data:  # built before validation: a ConfigError then holds no copy of the keys
+            data["reranker"] = create_reranker(data["reranker"])
+        super().__init__(**data)
 
     @field_validator("reranker", mode="before")
     @classmethod

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from core.config import RerankerConfig
 from core.deps import require
@@ -30,7 +30,6 @@ from core.providers.llm.listwise import (
 )
 from core.providers.llm.parsing import parse_score, yes_probability
 from core.providers.llm.prompts import Message, PromptBuilder, check_template
-from core.registry import MASKED_SECRET
 from core.results import Scores, merge_usage
 
 PROVIDER = "llm_reranker"
@@ -94,12 +93,6 @@ class LLMRerankerConfig(ApiRerankerConfig):
     def _template_fields(cls, value: str | None) -> str | None:
         return None if value is None else check_template(value)
 
-    @field_validator("llm")
-    @classmethod
-    def _secret_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        """Copy the nested override with every ``api_key`` as a SecretStr (masked when shown or dumped)."""
-        return None if value is None else _with_secret_keys(value)
-
     @model_validator(mode="after")
     def _consistent(self) -> LLMRerankerConfig:
         if self.llm is not None:
@@ -114,19 +107,6 @@ class LLMRerankerConfig(ApiRerankerConfig):
         if both and self.max_workers != self.concurrency:
             raise ValueError("set concurrency or its Mem0 alias max_workers, not both")
         return self
-
-
-def _with_secret_keys(data: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out[key] = _with_secret_keys(value)
-        elif key == "api_key" and isinstance(value, str):
-            if value != MASKED_SECRET:  # a dumped spec: the key comes from the env var instead
-                out[key] = SecretStr(value)
-        else:
-            out[key] = value
-    return out
 
 
 @dataclass(frozen=True)
