@@ -15,7 +15,14 @@ from core.config import RerankerConfig
 from core.errors import ConfigError, InvalidInputError, MissingDependencyError, ProviderError, RerankError
 from core.normalize import ScoreScale, to_unit_interval
 from core.results import RankedItem, Ranking, RerankedDocuments, Scores
-from core.text import extract_texts, validate_documents, validate_query, validate_texts, validate_top_k
+from core.text import (
+    extract_texts,
+    validate_documents,
+    validate_query,
+    validate_score_threshold,
+    validate_texts,
+    validate_top_k,
+)
 
 logger = logging.getLogger("rerank_layer")
 
@@ -152,8 +159,11 @@ class BaseReranker(ABC):
         attempts = [*log.attempts, "first_stage"]
         return Ranking(items, "first_stage", None, error=message, attempts=attempts, errors=log.errors)
 
-    def _prepare(self, query: object, texts: object, top_k: object) -> tuple[list[str], int | None]:
+    def _prepare(
+        self, query: object, texts: object, top_k: object, score_threshold: object = None
+    ) -> tuple[list[str], int | None]:
         validate_query(query)
+        validate_score_threshold(score_threshold)
         return validate_texts(texts), validate_top_k(top_k)
 
     def _top_n_hint(self, top_k: int | None, score_threshold: float | None) -> int | None:
@@ -171,7 +181,7 @@ class BaseReranker(ABC):
         score_threshold: float | None = None,
     ) -> Ranking:
         """Rank ``texts`` for ``query``: the pipeline on plain strings."""
-        text_list, limit = self._prepare(query, texts, top_k)
+        text_list, limit = self._prepare(query, texts, top_k, score_threshold)
         if not text_list or limit == 0:
             return Ranking([], self.provider, self.model_name)
         hint = self._top_n_hint(limit, score_threshold)
@@ -193,7 +203,7 @@ class BaseReranker(ABC):
         score_threshold: float | None = None,
     ) -> Ranking:
         """Async twin of ``rank``."""
-        text_list, limit = self._prepare(query, texts, top_k)
+        text_list, limit = self._prepare(query, texts, top_k, score_threshold)
         if not text_list or limit == 0:
             return Ranking([], self.provider, self.model_name)
         hint = self._top_n_hint(limit, score_threshold)
@@ -208,7 +218,7 @@ class BaseReranker(ABC):
 
     # --- Mem0's dict contract -------------------------------------------------------------
     def _texts_of(self, documents: object) -> list[str]:
-        return extract_texts(validate_documents(documents), self.config.text_key)
+        return extract_texts(validate_documents(documents), self.config.text_key, owner=self)
 
     def rerank(
         self,
