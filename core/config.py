@@ -61,6 +61,9 @@ class RerankerConfig(SecretSafeModel):
         return data
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):  # a subclass's private state (pydantic PrivateAttr), not a setting
+            super().__setattr__(name, value)
+            return
         raise ConfigError(
             f"{type(self).__name__} is frozen: {name!r} cannot change after the reranker is built (its "
             f"model, clients and caches come from the config). Build a new reranker instead: "
