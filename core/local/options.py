@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from core.config import RerankerConfig
 
@@ -60,8 +60,12 @@ class LocalRerankerConfig(RerankerConfig):
     window_overlap: int = Field(
         default=32, ge=0, description="Tokens shared by consecutive windows (capped at half a window)."
     )
-    max_chunks_per_doc: int | None = Field(
-        default=10, ge=1, description="At most this many windows per document; the rest is not read."
+    max_windows_per_doc: int | None = Field(
+        default=10,
+        ge=1,
+        validation_alias=AliasChoices("max_windows_per_doc", "max_chunks_per_doc"),
+        description="At most this many windows per document; the rest is not read "
+        "(formerly max_chunks_per_doc, still accepted).",
     )
 
     @field_validator("device")
