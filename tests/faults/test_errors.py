@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,12 +11,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from core import BaseReranker, ConfigError, create_reranker, register_provider
+from core import BaseReranker, ConfigError, create_reranker, register_provider, registry
 from core.cli import main
 from core.normalize import ScoreScale
 from tests.faults.blocking import run_without
-from tests.support.evaluation_support import write_beir
-from tests.support.hosted_support import FAST, closed_port
+from tests.support.beir_files import write_beir
+from tests.support.hosted_support import FAST
 
 LOCAL = ("huggingface", "sentence_transformer")
 
@@ -80,6 +81,12 @@ class NoConfigClass(BaseReranker):
         return [0.5 for _ in texts]
 
 
+@pytest.fixture(autouse=True)
+def own_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Providers registered by these tests are forgotten afterwards."""
+    monkeypatch.setattr(registry, "_registered", dict(registry._registered))
+
+
 def test_a_plugin_without_score_scale_is_refused_not_given_a_sigmoid() -> None:
     with pytest.raises(ConfigError, match=r"NoScale must declare score_scale.*logit \| probability"):
         register_provider("fault_no_scale", NoScale)
@@ -94,6 +101,14 @@ def test_a_plugin_with_config_class_none_gets_a_clear_error() -> None:
 
 
 # --- CLI exit statuses ----------------------------------------------------------------------------------
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
 def cohere_spec(tmp_path: Path, **config: Any) -> str:
     """A spec file for Cohere at a loopback port nothing listens on: every request is refused."""
     path = tmp_path / "spec.json"

@@ -14,8 +14,8 @@ import core
 from core import ConfigError, InvalidInputError, create_reranker
 from core.cli import main
 from core.evaluation import evaluate, load_beir
-from tests.support.evaluation_support import ScriptedReranker, write_beir
-from tests.support.toy_rerankers import OverlapReranker
+from tests.support.beir_files import write_beir
+from tests.support.toy_rerankers import OverlapReranker, ScriptedReranker
 
 QUERY = "red apple"
 TEXTS = ["pear", "red apple", "apple pie"]

@@ -24,7 +24,7 @@ from core.providers.cascade import CascadeReranker
 from core.providers.hosted.cohere import CohereRerankerConfig
 from core.providers.llm.reranker import LLMRerankerConfig
 from core.registry import reranker_spec
-from tests.support.evaluation_support import write_beir
+from tests.support.beir_files import write_beir
 from tests.support.fake_api import FakeApiServer, Fault
 from tests.support.hosted_support import FAST
 
