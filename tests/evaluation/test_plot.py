@@ -6,12 +6,11 @@ import sys
 
 import pytest
 
-from core import registry
 from core.cli import main
 from core.errors import InvalidInputError, MissingDependencyError
 from core.evaluation import evaluate
 from core.evaluation.plot import PER_QUERY_AXES, TABLE_AXES, per_query_deltas, plot_report, write_html
-from tests.support.adapter_support import PLUGIN, PLUGINS
+from tests.support.adapter_support import PLUGIN
 from tests.support.beir_files import write_beir, write_trec_run
 from tests.support.toy_rerankers import ScriptedReranker
 
@@ -70,13 +69,7 @@ def test_svg_by_suffix_and_an_html_page(report, tmp_path):
         plot_report(report, tmp_path / "plot.jpg")
 
 
-@pytest.fixture
-def plugin(monkeypatch):
-    """The adapter tests' plugin registered for this test (their session fixture may not have run yet)."""
-    monkeypatch.setitem(registry._registered, PLUGIN, PLUGINS[PLUGIN])
-
-
-def test_cli_eval_writes_the_plot_and_the_page(plugin, beir_dir, tmp_path, capsys):
+def test_cli_eval_writes_the_plot_and_the_page(beir_dir, tmp_path, capsys):
     png, page = tmp_path / "out" / "eval.png", tmp_path / "eval.html"
     png.parent.mkdir()
     argv = [
@@ -102,7 +95,7 @@ def test_without_matplotlib_the_error_names_the_extra(beir_dir, report, tmp_path
     with pytest.raises(MissingDependencyError, match=r"rerank-layer\[plot\]") as info:
         plot_report(report, tmp_path / "plot.png")
     assert info.value.extra == "plot"
-    assert main(["eval", str(beir_dir), "--no-progress", "--plot", str(tmp_path / "p.png")]) == 1  # runtime
+    assert main(["eval", str(beir_dir), "--no-progress", "--plot", str(tmp_path / "p.png")]) == 1
     assert "rerank-layer[plot]" in capsys.readouterr().err
     assert not (tmp_path / "p.png").exists()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,11 @@ from core.errors import ConfigError
 from core.providers.hosted.cohere import CohereReranker
 from core.providers.sentence_transformer import SentenceTransformerReranker
 from langchain_rerankers import RerankCompressor
-from tests.support.adapter_support import BEST_ID, CORPUS, PLUGIN, QUERY, KeywordReranker, fake_api
+from tests.support.adapter_support import BEST_ID, CORPUS, PLUGIN, QUERY, KeywordReranker
 from tests.support.fake_api import FakeApiServer, word_overlap
-from tests.support.hosted_support import FAST, fresh
+from tests.support.hosted_support import FAST
 
 SECRET = "sk-peer-shaped-secret"
-
-
-@pytest.fixture
-def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
-    for reset in fresh(api):
-        yield fake_api(reset)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,9 @@ from core.providers.huggingface import HuggingFaceReranker
 from core.providers.llm.reranker import LLMReranker
 from core.providers.sentence_transformer import SentenceTransformerReranker
 from llamaindex_rerankers import RerankPostprocessor
-from tests.support.adapter_support import BEST_ID, CORPUS, PLUGIN, QUERY, fake_api
+from tests.support.adapter_support import BEST_ID, CORPUS, PLUGIN, QUERY
 from tests.support.fake_api import FakeApiServer, word_overlap
-from tests.support.hosted_support import FAST, fresh
+from tests.support.hosted_support import FAST
 
 SECRET = "sk-peer-shaped-secret"
 TOP_K = 6
@@ -44,12 +43,6 @@ class BM25Retriever(BaseRetriever):
         scores = self._bm25.get_scores(self._tokens(query_bundle.query_str))
         ranked = sorted(zip(self._nodes, scores, strict=True), key=lambda p: -p[1])[:TOP_K]
         return [NodeWithScore(node=node, score=float(score)) for node, score in ranked]
-
-
-@pytest.fixture
-def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
-    for reset in fresh(api):
-        yield fake_api(reset)
 
 
 def bm25() -> BM25Retriever:

@@ -12,26 +12,24 @@ import traceback
 from pathlib import Path
 
 from tests.support.doc_examples import all_examples, scripts
-from tests.support.hosted_support import guard_network
+from tests.support.network_guard import loopback_only
 
 
 def run(names: list[str]) -> dict[str, dict[str, object]]:
     """``{group name: {"ok", "error", "network"}}`` for the named groups (all when none is named)."""
     groups = scripts(all_examples())
-    guard = guard_network()
-    attempts = next(guard)
     results: dict[str, dict[str, object]] = {}
-    for name in names or list(groups):
-        attempts.clear()
-        namespace: dict[str, object] = {"__name__": "__main__"}
-        error = None
-        try:
-            for example in groups[name]:
-                exec(compile(example.code, example.name, "exec"), namespace)
-        except BaseException:
-            error = traceback.format_exc()
-        results[name] = {"ok": error is None, "error": error, "network": list(attempts)}
-    guard.close()
+    with loopback_only() as attempts:
+        for name in names or list(groups):
+            attempts.clear()
+            namespace: dict[str, object] = {"__name__": "__main__"}
+            error = None
+            try:
+                for example in groups[name]:
+                    exec(compile(example.code, example.name, "exec"), namespace)
+            except BaseException:
+                error = traceback.format_exc()
+            results[name] = {"ok": error is None, "error": error, "network": list(attempts)}
     return results
 
 
