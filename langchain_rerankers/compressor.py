@@ -9,7 +9,7 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.cross_encoders import BaseCrossEncoder
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 from typing_extensions import TypedDict
 
 from core.base import ERROR_KEY, BaseReranker
@@ -55,9 +55,22 @@ class RerankCompressor(BaseDocumentCompressor, RunnableSerializable[RerankInput,
     )
 
     def __init__(self, **data: Any) -> None:
-        # The reranker is built before pydantic validates: a ConfigError then holds no copy of the keys.
-        # (pydantic leaves the validator a plain classmethod on the class; mypy sees its decorator proxy.)
-        super().__init__(**type(self)._flat_keywords(data))  # type: ignore[operator]
+        # The reranker is built before pydantic validates, so a bad keyword's ValidationError lists the
+        # keywords given, never their values (an API key among them). The validator below still serves
+        # model_validate. (pydantic leaves it a plain classmethod; mypy sees its decorator proxy.)
+        try:
+            fields = type(self)._flat_keywords(data)  # type: ignore[operator]
+        except ValidationError:
+            raise
+        except ValueError as exc:
+            error = exc
+        else:
+            super().__init__(**fields)
+            return
+        raise ValidationError.from_exception_data(
+            type(self).__name__,
+            [{"type": "value_error", "loc": (), "input": sorted(data), "ctx": {"error": error}}],
+        )
 
     @model_validator(mode="before")
     @classmethod

@@ -257,6 +257,12 @@ def test_a_pickled_config_carries_no_key_and_a_rebuilt_reranker_reads_the_env_va
             ),
             id="langchain",
         ),
+        pytest.param(
+            lambda s: __import__("langchain_rerankers").RerankCompressor(
+                model="cohere:rerank-v3.5", cohere_api_key=CANARY, user_agent="langchain"
+            ),
+            id="langchain-flat-keywords",
+        ),
     ],
 )
 def test_config_errors_keep_no_raw_key(server: FakeApiServer, build: Any) -> None:
