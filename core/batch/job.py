@@ -30,12 +30,12 @@ from core.batch.formats import (
 )
 from core.batch.progress import Progress
 from core.batch.rows import Outcome, Plan, Shape, Task, check_shape, compose, plan_rows
-from core.batch.secrets import split_secrets
 from core.batch.shards import ShardStore, file_digest, plan_shards
 from core.batch.table import build_reranker, default_workers, rank_tasks
 from core.deps import require
 from core.errors import InvalidInputError
 from core.registry import create_reranker
+from core.secrets import masked
 from core.specs import DEFAULT_SPEC, Spec, parse_spec
 
 logger = logging.getLogger("rerank_layer")
@@ -121,7 +121,7 @@ def run_batch(
         {
             "input": [file_digest(path) for path in input_files(source, fmt_in, run_path)],
             "input_format": fmt_in,
-            "spec": split_secrets(spec_dict)[0],
+            "spec": masked(spec_dict),
             "shape": row_shape,
             "rows": len(rows),
             "pairs": plan.pairs,

@@ -18,17 +18,12 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from core.registry import MASKED_SECRET
+from core.secrets import MASKED_SECRET, is_secret
 
 #: Prefix of the private variables that carry a spec's keys to a local Ray's workers.
 ENV_PREFIX = "RERANK_LAYER_SECRET_"
 
 Path = tuple[str | int, ...]
-
-
-def is_secret_field(name: object) -> bool:
-    """True for config fields holding a key: ``api_key`` and ``*_api_key``."""
-    return isinstance(name, str) and (name.lower() == "api_key" or name.lower().endswith("_api_key"))
 
 
 @dataclass(frozen=True)
@@ -40,7 +35,10 @@ class SecretRef:
 
 
 def split_secrets(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[SecretRef]]:
-    """A copy of ``spec`` with every key masked, the keys by variable name, and where each goes back."""
+    """A copy of ``spec`` with every key masked, the keys by variable name, and where each goes back.
+
+    A key is what :func:`core.secrets.is_secret` says (``api_key`` at any depth, or a SecretStr).
+    """
     secrets: dict[str, str] = {}
     refs: list[SecretRef] = []
 
@@ -49,7 +47,7 @@ def split_secrets(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, st
             out = {}
             for key, item in value.items():
                 secret = item.get_secret_value() if isinstance(item, SecretStr) else item
-                if is_secret_field(key) and isinstance(secret, str) and secret and secret != MASKED_SECRET:
+                if is_secret(key, item) and isinstance(secret, str) and secret and secret != MASKED_SECRET:
                     env = ENV_PREFIX + hashlib.sha256(repr((*path, key)).encode()).hexdigest()[:12].upper()
                     secrets[env] = secret
                     refs.append(SecretRef((*path, key), env))

@@ -10,14 +10,18 @@ from typing import Any
 def register(subparsers: Any) -> Any:
     """Add the ``batch`` sub-command; returns its handler."""
     from core.batch.job import DEFAULT_SHARD_PAIRS, ENGINES
-    from core.cli.main import _add_reranker_options
+    from core.cli.main import _add_reranker_options, _command
 
-    batch = subparsers.add_parser(
+    batch = _command(
+        subparsers,
         "batch",
-        help="rerank a table (JSONL, Parquet, or a BEIR folder + run) into JSONL, Parquet or a TREC run",
-        description="Rerank every row of INPUT into OUTPUT, resumably: shards go to OUTPUT.shards/ and a "
-        "rerun skips the finished ones. Rows are grouped (query, documents, optional doc_ids) or flat "
-        "pairs (query_id, doc_id, query, text).",
+        "rerank a table (JSONL, Parquet, or a BEIR folder + run) into JSONL, Parquet or a TREC run",
+    )
+    batch.description = (
+        "Rerank every row of INPUT into OUTPUT, resumably: shards go to OUTPUT.shards/ and a rerun skips "
+        "the finished ones. Rows are grouped (query, documents, optional doc_ids) or flat pairs "
+        "(query_id, doc_id, query, text). Exit status 3: the output was written, but some queries kept "
+        "their first-stage order."
     )
     batch.add_argument("input", help=".jsonl or .parquet file, or a BEIR folder (with --run)")
     batch.add_argument("-o", "--output", required=True, help=".jsonl, .parquet, or a TREC run (.run, .trec)")
@@ -56,7 +60,7 @@ def register(subparsers: Any) -> Any:
 
 def _batch(args: argparse.Namespace) -> int:
     from core.batch.job import run_batch
-    from core.cli.main import _spec
+    from core.cli.main import EXIT_OK, _failed_open, _spec
 
     summary = run_batch(
         args.input,
@@ -75,4 +79,6 @@ def _batch(args: argparse.Namespace) -> int:
         stats_dir=args.stats,
     )
     print(summary.describe(), file=sys.stderr)
-    return 0
+    if summary.failed_queries:
+        return _failed_open("batch", f"{summary.failed_queries} queries (rerank_error in the output)")
+    return EXIT_OK

@@ -127,7 +127,7 @@ def test_ray_engine_without_ray_names_the_extra(tmp_path, monkeypatch, tiny_cros
     with pytest.raises(MissingDependencyError, match=r"rerank-layer\[ray\]"):
         run_batch(source, tmp_path / "out.jsonl", tiny_spec(tiny_cross_encoder), engine="ray")
     assert not (tmp_path / "out.jsonl.shards").exists()
-    assert cli(str(source), "-o", str(tmp_path / "out.jsonl"), "--engine", "ray") == 2
+    assert cli(str(source), "-o", str(tmp_path / "out.jsonl"), "--engine", "ray") == 1  # runtime error
 
 
 def test_bad_paths_are_clear_errors(tmp_path, capsys):
@@ -139,3 +139,13 @@ def test_bad_paths_are_clear_errors(tmp_path, capsys):
     assert "expected a .jsonl, .parquet, .run or .trec file name" in capsys.readouterr().err
     assert cli(str(TOY), "-o", str(tmp_path / "o.jsonl")) == 2
     assert "needs a first-stage run (--run)" in capsys.readouterr().err
+
+
+def test_exit_status_3_when_queries_kept_their_first_stage_order(server, tmp_path, capsys):
+    server.script("cohere", Fault(status=500), Fault(status=500))
+    source, output = tmp_path / "pairs.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(source, flat_rows())
+    settings = ["--set", 'api_key="k"', "--set", f'base_url="{server.url}"', "--set", "max_retries=0"]
+    assert cli(str(source), "-o", str(output), "--provider", "cohere", *settings) == 3
+    assert "2 queries" in capsys.readouterr().err
+    assert len(read_jsonl(output)) == len(flat_rows())

@@ -7,7 +7,7 @@ import os
 from pydantic import SecretStr
 
 from core.batch.secrets import ENV_PREFIX, exported, restore_secrets, split_secrets
-from core.registry import MASKED_SECRET
+from core.secrets import MASKED_SECRET
 
 
 def test_every_key_is_masked_and_comes_back_from_its_variable():
