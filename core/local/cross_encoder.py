@@ -16,7 +16,12 @@ from core.local.models import cached_model, resolve_device, resolve_model_name
 from core.local.onnx_export import ensure_onnx
 from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import resolve_precision
-from core.local.threads import apply_torch_threads, thread_count
+from core.local.threads import (
+    apply_torch_threads,
+    check_session_threads,
+    claim_torch_threads,
+    thread_count,
+)
 from core.local.tokenizing import LockedTokenizer, TokenEncoder, pad_values
 from core.local.windows import best_per_document, room_beside_query, split_documents
 
@@ -69,9 +74,12 @@ class CrossEncoderRuntime:
         self.token_encoder = TokenEncoder(self.tokenizer.inner)
         self.model: Any = None
         self.forward: Forward
+        #: The ONNX Runtime session's thread count (None with PyTorch, whose count is process-wide).
+        self.session_threads: int | None = None
         if backend == "onnx":
             path = ensure_onnx(model, "cross_encoder", precision, self._export_module)
-            self.forward = OnnxForward(path, device, thread_count(threads))
+            self.session_threads = thread_count(threads)
+            self.forward = OnnxForward(path, device, self.session_threads)
         else:
             apply_torch_threads(threads)
             self.model = self._load_torch(model, precision, trust_remote_code)
@@ -140,12 +148,16 @@ def load_cross_encoder(config: LocalRerankerConfig) -> CrossEncoderRuntime:
     model, device = resolve_model_name(str(config.model)), resolve_device(config.device)
     precision = resolve_precision(config.dtype, device, config.backend)
     key = ("cross_encoder", model, device, precision, config.backend, config.trust_remote_code)
-    return cached_model(
+    if config.backend == "torch":
+        claim_torch_threads(config.num_threads, model)
+    runtime = cached_model(
         key,
         lambda: CrossEncoderRuntime(
             model, device, precision, config.backend, config.trust_remote_code, config.num_threads
         ),
     )
+    check_session_threads(config.num_threads, runtime.session_threads, model)
+    return runtime
 
 
 def score_pairs(

@@ -15,7 +15,7 @@ from pydantic import Field
 from core.base import BaseReranker
 from core.config import RerankerConfig
 from core.errors import ConfigError
-from core.local.models import resolve_model_name
+from core.local.models import require_local_runtime, resolve_model_name
 from core.local.prompt_options import LocalPromptConfig
 from core.normalize import ScoreScale
 
@@ -59,13 +59,15 @@ class HuggingFaceReranker(BaseReranker):
 
     def __init__(self, config: RerankerConfig | dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
+        require_local_runtime(self.provider)  # before any import of numpy, torch or transformers
+        resolve_model_name(self.config.model, self.provider)
         self._checkpoint: Checkpoint | None = None
         self._decoder: DecoderScorer | None = None
 
     @property
     def checkpoint_name(self) -> str:
         """The hub id or folder the model is loaded from."""
-        return resolve_model_name(self.config.model)
+        return resolve_model_name(self.config.model, self.provider)
 
     @property
     def checkpoint(self) -> Checkpoint:

@@ -11,7 +11,7 @@ from core.base import BaseReranker
 from core.config import RerankerConfig
 from core.errors import ConfigError
 from core.local.checkpoints import Checkpoint, inspect_checkpoint
-from core.local.models import resolve_model_name
+from core.local.models import require_local_runtime, resolve_model_name
 from core.local.prompt_options import LocalPromptConfig
 from core.normalize import ScoreScale
 from core.providers.huggingface import refuse_prompt_options
@@ -83,7 +83,8 @@ class SentenceTransformerReranker(BaseReranker):
 
     def __init__(self, config: RerankerConfig | dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
-        self._path = resolve_model_name(self.config.model)
+        require_local_runtime(PROVIDER)  # before any import of numpy, torch or transformers
+        self._path = resolve_model_name(self.config.model, PROVIDER)
         self._checkpoint: Checkpoint | None = None
         self._decoder: DecoderScorer | None = None
 
