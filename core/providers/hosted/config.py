@@ -26,6 +26,7 @@ class ApiRerankerConfig(RerankerConfig):
     max_concurrency: int = Field(
         default=4,
         ge=1,
+        strict=True,
         description="Requests in flight at once for the whole call: every chunk, and every query of "
         "rerank_many / arerank_many (which run up to this many queries at once).",
     )

@@ -47,6 +47,7 @@ class LLMRerankerConfig(ApiRerankerConfig):
     max_concurrency: int = Field(
         default=20,
         ge=1,
+        strict=True,
         validation_alias=AliasChoices("max_concurrency", "concurrency", "max_workers"),
         description="Chat calls in flight at once for the whole call, every query of rerank_many / "
         "arerank_many included (aliases: concurrency, Mem0's max_workers).",
