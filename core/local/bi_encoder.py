@@ -15,7 +15,12 @@ from core.local.models import cached_model, resolve_device, resolve_model_name
 from core.local.onnx_export import ensure_onnx
 from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import resolve_precision
-from core.local.threads import apply_torch_threads, thread_count
+from core.local.threads import (
+    apply_torch_threads,
+    check_session_threads,
+    claim_torch_threads,
+    thread_count,
+)
 from core.local.tokenizing import LockedTokenizer, TokenEncoder, pad_values
 from core.local.windows import best_per_document, room_alone, split_documents
 
@@ -60,9 +65,12 @@ class BiEncoderRuntime:
         self.token_encoder = TokenEncoder(loaded.tokenizer)
         self.model: Any = None
         self.forward: Forward
+        #: The ONNX Runtime session's thread count (None with PyTorch, whose count is process-wide).
+        self.session_threads: int | None = None
         if backend == "onnx":
             path = ensure_onnx(model, "bi_encoder", precision, lambda: self._export_module(loaded))
-            self.forward = OnnxForward(path, device, thread_count(threads))
+            self.session_threads = thread_count(threads)
+            self.forward = OnnxForward(path, device, self.session_threads)
         else:
             apply_torch_threads(threads)
             self.model = loaded.to(getattr(torch, precision)).eval()
@@ -100,12 +108,16 @@ def load_bi_encoder(config: LocalRerankerConfig, max_length: int | None) -> BiEn
     model, device = resolve_model_name(str(config.model)), resolve_device(config.device)
     precision = resolve_precision(config.dtype, device, config.backend)
     key = ("bi_encoder", model, device, precision, config.backend, max_length, config.trust_remote_code)
-    return cached_model(
+    if config.backend == "torch":
+        claim_torch_threads(config.num_threads, model)
+    runtime = cached_model(
         key,
         lambda: BiEncoderRuntime(
             model, device, precision, config.backend, max_length, config.trust_remote_code, config.num_threads
         ),
     )
+    check_session_threads(config.num_threads, runtime.session_threads, model)
+    return runtime
 
 
 def score_by_cosine(

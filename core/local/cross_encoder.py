@@ -11,11 +11,17 @@ from core.deps import require
 from core.errors import ConfigError
 from core.local.backends import Forward, OnnxForward, TorchForward, positional_module
 from core.local.batching import Features, iter_padded_batches, progress_bar
+from core.local.checkpoints import refuse_missing_weights
 from core.local.models import cached_model, resolve_device, resolve_model_name
 from core.local.onnx_export import ensure_onnx
 from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import resolve_precision
-from core.local.threads import apply_torch_threads, thread_count
+from core.local.threads import (
+    apply_torch_threads,
+    check_session_threads,
+    claim_torch_threads,
+    thread_count,
+)
 from core.local.tokenizing import LockedTokenizer, TokenEncoder, pad_values
 from core.local.windows import best_per_document, room_beside_query, split_documents
 
@@ -68,9 +74,12 @@ class CrossEncoderRuntime:
         self.token_encoder = TokenEncoder(self.tokenizer.inner)
         self.model: Any = None
         self.forward: Forward
+        #: The ONNX Runtime session's thread count (None with PyTorch, whose count is process-wide).
+        self.session_threads: int | None = None
         if backend == "onnx":
             path = ensure_onnx(model, "cross_encoder", precision, self._export_module)
-            self.forward = OnnxForward(path, device, thread_count(threads))
+            self.session_threads = thread_count(threads)
+            self.forward = OnnxForward(path, device, self.session_threads)
         else:
             apply_torch_threads(threads)
             self.model = self._load_torch(model, precision, trust_remote_code)
@@ -80,11 +89,16 @@ class CrossEncoderRuntime:
         torch = require("torch", extra="local", provider=LOCAL)
         transformers = require("transformers", extra="local", provider=LOCAL)
         try:
-            loaded = transformers.AutoModelForSequenceClassification.from_pretrained(
-                model, dtype=getattr(torch, precision), trust_remote_code=trust_remote_code, **kwargs
+            loaded, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+                model,
+                dtype=getattr(torch, precision),
+                trust_remote_code=trust_remote_code,
+                output_loading_info=True,
+                **kwargs,
             )
         except Exception as exc:
             raise ConfigError(f"cannot load model {model!r}: {exc}") from exc
+        refuse_missing_weights(model, info, type(loaded).__name__)  # never score with a random head
         return loaded.to(self.device).eval()
 
     def _export_module(self) -> tuple[Any, dict[str, Any]]:
@@ -143,12 +157,16 @@ def load_cross_encoder(config: LocalRerankerConfig) -> CrossEncoderRuntime:
     model, device = resolve_model_name(str(config.model)), resolve_device(config.device)
     precision = resolve_precision(config.dtype, device, config.backend)
     key = ("cross_encoder", model, device, precision, config.backend, config.trust_remote_code)
-    return cached_model(
+    if config.backend == "torch":
+        claim_torch_threads(config.num_threads, model)
+    runtime = cached_model(
         key,
         lambda: CrossEncoderRuntime(
             model, device, precision, config.backend, config.trust_remote_code, config.num_threads
         ),
     )
+    check_session_threads(config.num_threads, runtime.session_threads, model)
+    return runtime
 
 
 def score_pairs(

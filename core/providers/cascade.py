@@ -11,22 +11,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from core.base import BaseReranker
 from core.config import RerankerConfig
 from core.errors import ProviderError
 from core.normalize import ScoreScale
-from core.registry import MASKED_SECRET, create_reranker
+from core.registry import create_reranker
 from core.results import Ranking, Scores, merge_usage
+from core.secrets import SecretSafeModel
 
-_SECRET_WORDS = ("key", "secret", "token", "password")
 
+class CascadeStage(SecretSafeModel):
+    """One stage: a reranker spec (provider, config, fallbacks) and how many documents it passes on.
 
-class CascadeStage(BaseModel):
-    """One stage: a reranker spec (provider, config, fallbacks) and how many documents it passes on."""
+    Keys in its config and fallbacks are SecretStr (see :mod:`core.secrets`).
+    """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     provider: str = Field(description="Provider name, as in create_reranker.")
     config: dict[str, Any] = Field(default_factory=dict, description="The stage reranker's config.")
@@ -34,12 +36,6 @@ class CascadeStage(BaseModel):
     keep: int | None = Field(
         default=None, ge=1, description="Best documents passed on; None on the last stage."
     )
-
-    @field_serializer("config")
-    def _mask_secrets(self, config: dict[str, Any]) -> dict[str, Any]:
-        return {
-            k: MASKED_SECRET if any(w in k.lower() for w in _SECRET_WORDS) else v for k, v in config.items()
-        }
 
     def spec(self) -> dict[str, Any]:
         """The ``create_reranker`` spec of this stage."""
@@ -82,7 +78,8 @@ class CascadeReranker(BaseReranker):
 
     @property
     def scale(self) -> ScoreScale:
-        """The last stage's scale: its raw scores are the cascade's."""
+        """The last stage's scale: its raw scores are the cascade's (each call's Scores name the
+        scale of the reranker that actually scored, a fallback's when the stage fell back)."""
         return self.stages[-1].scale
 
     def warmup(self) -> None:
@@ -115,6 +112,7 @@ class _CascadeRun:
         self.survivors = list(range(n))
         self.dropped: list[tuple[int, str]] = []  # latest eliminations first
         self.last_scores: list[float] = []
+        self.last_scale: ScoreScale | None = None
         self.usage: list[dict[str, float]] = []
 
     def texts(self, texts: Sequence[str]) -> list[str]:
@@ -142,6 +140,7 @@ class _CascadeRun:
         self.last_scores = [
             item.raw_score if item.raw_score is not None else float(item.score or 0.0) for item in scored
         ]
+        self.last_scale = ranking.scale  # the scale of whichever reranker scored: the stage or its fallback
         self.usage.append(ranking.usage)
 
     def scores(self) -> Scores:
@@ -156,4 +155,5 @@ class _CascadeRun:
             usage=merge_usage(*self.usage),
             flags=dict(self.dropped),
             unscored=[position for position, _ in self.dropped],
+            scale=self.last_scale,
         )
