@@ -107,8 +107,7 @@ class HuggingFaceReranker(BaseReranker):
         return encoder.score(query, texts)
 
     def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
-        """A cross-encoder scores every request's pairs in shared length-sorted batches (each request
-        gets the scores ``score`` gives it); a causal LM scores one request at a time."""
+        """A cross-encoder scores every request's pairs in shared batches; a causal LM one at a time."""
         from core.local.cross_encoder import CrossEncoderRuntime
         from core.local.multi_query import score_requests
 
