@@ -7,7 +7,8 @@ Run from the repository root, under the benchmark lock:
 
 Prints, for 32 concurrent clients each sending requests of 20 passages (a DL19 query each):
 - throughput (pairs/s) of the server against the same requests scored one at a time in-process
-  (``reranker.rank``, same model, same config), measured before and after the load phase;
+  (``reranker.rank``, same model, same config), round by round (each round: the clients' requests
+  in-process, then the same requests sent by all clients at once);
 - p50 / p99 latency under that load and how many requests each model call held;
 - at low load (one client, one request at a time): the client's latency, the model time the
   server reports (``Server-Timing``), the overhead the client sees (latency - model time: HTTP on
@@ -182,7 +183,7 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--docs", type=int, default=20, help="documents per request")
-    parser.add_argument("--rounds", type=int, default=3, help="requests per client under load")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of one request per client")
     parser.add_argument("--low-load", type=int, default=15, help="requests sent one at a time")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="reranker config")
     parser.add_argument("--max-batch-pairs", type=int, default=None)
@@ -213,33 +214,39 @@ def main() -> None:
 
     reranker = create_reranker({"provider": "huggingface", "config": {"model": str(model), **config}})
     reranker.warmup()
-    in_process(reranker, requests[:3])
-    before, _ = in_process(reranker, requests)
-    print(f"in-process, one request at a time: {before:.1f} pairs/s")
-
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start_server(model, config, port, extra)
+    alone_time = served_time = 0.0
+    latencies: list[float] = []
     try:
+        in_process(reranker, requests[:3])
         asyncio.run(load(url, requests[: args.clients], args.clients))  # warm-up: connections, batch shapes
         counts = batch_counts(url)
-        wall, latencies = asyncio.run(load(url, requests, args.clients))
-        served = pairs / wall
+        for r in range(args.rounds):  # round-robin, so a change in machine load hits both sides
+            chunk = requests[r * args.clients : (r + 1) * args.clients]
+            chunk_pairs = sum(len(d) for _, d in chunk)
+            _, times = in_process(reranker, chunk)
+            wall, chunk_latencies = asyncio.run(load(url, chunk, args.clients))
+            alone_time, served_time = alone_time + sum(times), served_time + wall
+            latencies += chunk_latencies
+            print(
+                f"round {r + 1}: in-process {chunk_pairs / sum(times):.1f} pairs/s, "
+                f"served {chunk_pairs / wall:.1f} pairs/s ({sum(times) / wall:.2f}x)"
+            )
         calls, scored, scored_pairs = (b - a for a, b in zip(counts, batch_counts(url), strict=True))
         per_call, pairs_per_call = scored / calls, scored_pairs / calls
         quiet_figures = low_load(url, quiet)
     finally:
         stop_server(server)
-    after, _ = in_process(reranker, requests)
     _, quiet_alone = in_process(reranker, quiet)
-    baseline = (before + after) / 2
+    baseline, served = pairs / alone_time, pairs / served_time
 
     overhead = [
         lat - model for lat, model in zip(quiet_figures["latency"], quiet_figures["model"], strict=True)
     ]
     inside = [tot - model for tot, model in zip(quiet_figures["total"], quiet_figures["model"], strict=True)]
     ms = 1000
-    print(f"in-process again after the load phase: {after:.1f} pairs/s (baseline: mean {baseline:.1f})")
     print()
     head = f"{args.clients} clients, {args.docs} docs/request"
     print(f"| {head} | pairs/s | x in-process | p50 latency | p99 latency |")
@@ -278,7 +285,7 @@ def main() -> None:
             json.dumps(
                 {
                     "config": config,
-                    "in_process_pairs_per_s": [before, after],
+                    "in_process_pairs_per_s": baseline,
                     "served_pairs_per_s": served,
                     "latencies_s": latencies,
                     "low_load": quiet_figures,
