@@ -92,6 +92,16 @@ def test_openvino_int8_keeps_the_ranking_and_is_cached_beside_the_model(
     assert again.score(QUERY, texts, 128, 16, None) == pytest.approx(int8, abs=1e-4)
 
 
+def test_int8_leaves_the_head_and_the_attention_products_unquantised(ov_model: Path) -> None:
+    import openvino
+
+    runtime = CrossEncoderRuntime(str(ov_model), "cpu", "float32", "openvino", False, 1)
+    kept = openvino_backend.float_nodes(openvino.Core().read_model(str(runtime.forward.path)))  # type: ignore[attr-defined]
+    assert [n for n in kept if "classifier" in n] and [n for n in kept if "pooler" in n]
+    assert len([n for n in kept if "attention/self/MatMul" in n]) == 4  # 2 layers: scores and values
+    assert not [n for n in kept if "query" in n or "dense/MatMul" in n], "weight products are quantised"
+
+
 def test_calibration_is_deterministic(ov_model: Path, tmp_path: Path) -> None:
     """The shipped pairs, tokenised the same way every time, give byte-identical int8 files."""
     assert len(calibration_pairs()) == 100 and len(set(calibration_pairs())) == 100
