@@ -8,7 +8,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar
 
 from core.config import RerankerConfig
@@ -72,14 +72,6 @@ class BaseReranker(ABC):
         """Load models or clients eagerly (default: nothing to do)."""
 
     # --- scoring with checks ------------------------------------------------------------
-    def _call_score(self, query: str, texts: list[str], top_n: int | None = None) -> list[float]:
-        """Call ``score``. ``top_n``: only the best ``top_n`` will be kept (a hint; ignored by default)."""
-        return self.score(query, texts)
-
-    async def _acall_score(self, query: str, texts: list[str], top_n: int | None = None) -> list[float]:
-        """Async twin of ``_call_score``."""
-        return await self.ascore(query, texts)
-
     def _checked(self, texts: list[str], raw: object) -> Scores:
         """Validate raw scores: a list, one finite number per text."""
         if not isinstance(raw, (list, tuple)):
@@ -104,64 +96,7 @@ class BaseReranker(ABC):
         """``rerank_score`` values for raw scores: the scale's rule, or raw if normalize is off."""
         return to_unit_interval(raw, self.scale) if self.config.normalize else list(raw)
 
-    # --- the pipeline -------------------------------------------------------------------
-    def _chain(self) -> list[BaseReranker]:
-        return [self, *self.fallbacks]
-
-    def _order(
-        self,
-        reranker: BaseReranker,
-        raw: Scores,
-        top_k: int | None,
-        score_threshold: float | None,
-        log: AttemptLog,
-    ) -> Ranking:
-        scores = reranker.normalized(raw)
-        unscored = raw.unscored  # outside an API top_n: after every scored document, without a score
-        order = sorted(range(len(scores)), key=lambda i: (i in unscored, -scores[i]))
-        items = [
-            RankedItem(i, None, None, raw.flags.get(i))
-            if i in unscored
-            else RankedItem(i, scores[i], raw[i], raw.flags.get(i))
-            for i in order
-        ]
-        threshold = score_threshold if score_threshold is not None else self.config.score_threshold
-        if threshold is not None:
-            items = [item for item in items if item.score is not None and item.score >= threshold]
-        limit = top_k if top_k is not None else self.config.top_k
-        if limit is not None:
-            items = items[:limit]
-        return Ranking(
-            items,
-            reranker.provider,
-            reranker.model_name,
-            dict(raw.usage),
-            attempts=log.attempts,
-            errors=log.errors,
-        )
-
-    def _failed(self, n: int, top_k: int | None, log: AttemptLog) -> Ranking:
-        error = log.last_error
-        assert error is not None, "the chain always holds at least this reranker"
-        if self.config.on_error == "raise":
-            raise error
-        message = f"{type(error).__name__}: {error}"
-        logger.warning("reranking failed, keeping first-stage order: %s", message)
-        limit = top_k if top_k is not None else self.config.top_k
-        items = [RankedItem(i, None, None) for i in range(n)][:limit]
-        attempts = [*log.attempts, "first_stage"]
-        return Ranking(items, "first_stage", None, error=message, attempts=attempts, errors=log.errors)
-
-    def _prepare(self, query: object, texts: object, top_k: object) -> tuple[list[str], int | None]:
-        validate_query(query)
-        return validate_texts(texts), validate_top_k(top_k)
-
-    def _top_n_hint(self, top_k: int | None, score_threshold: float | None) -> int | None:
-        """How many scores the call will keep: ``top_k`` unless a threshold needs every score."""
-        if score_threshold is not None or self.config.score_threshold is not None:
-            return None
-        return top_k if top_k is not None else self.config.top_k
-
+    # --- the pipeline: each twin walks the same RankCall ------------------------------------
     def rank(
         self,
         query: str,
@@ -171,18 +106,11 @@ class BaseReranker(ABC):
         score_threshold: float | None = None,
     ) -> Ranking:
         """Rank ``texts`` for ``query``: the pipeline on plain strings."""
-        text_list, limit = self._prepare(query, texts, top_k)
-        if not text_list or limit == 0:
-            return Ranking([], self.provider, self.model_name)
-        hint = self._top_n_hint(limit, score_threshold)
-        log = AttemptLog()
-        for reranker in self._chain():
-            raw: Scores | None = None
-            with log.attempt(reranker.provider):
-                raw = reranker._checked(text_list, reranker._call_score(query, text_list, hint))
-            if raw is not None:
-                return self._order(reranker, raw, limit, score_threshold, log)
-        return self._failed(len(text_list), limit, log)
+        call = RankCall(self, query, texts, top_k, score_threshold)
+        for reranker in call.chain():
+            with call.attempt(reranker):
+                call.scored(reranker, reranker.score(query, call.texts))
+        return call.result()
 
     async def arank(
         self,
@@ -193,22 +121,27 @@ class BaseReranker(ABC):
         score_threshold: float | None = None,
     ) -> Ranking:
         """Async twin of ``rank``."""
-        text_list, limit = self._prepare(query, texts, top_k)
-        if not text_list or limit == 0:
-            return Ranking([], self.provider, self.model_name)
-        hint = self._top_n_hint(limit, score_threshold)
-        log = AttemptLog()
-        for reranker in self._chain():
-            raw: Scores | None = None
-            with log.attempt(reranker.provider):
-                raw = reranker._checked(text_list, await reranker._acall_score(query, text_list, hint))
-            if raw is not None:
-                return self._order(reranker, raw, limit, score_threshold, log)
-        return self._failed(len(text_list), limit, log)
+        call = RankCall(self, query, texts, top_k, score_threshold)
+        for reranker in call.chain():
+            with call.attempt(reranker):
+                call.scored(reranker, await reranker.ascore(query, call.texts))
+        return call.result()
 
     # --- Mem0's dict contract -------------------------------------------------------------
     def _texts_of(self, documents: object) -> list[str]:
         return extract_texts(validate_documents(documents), self.config.text_key)
+
+    def _unranked(
+        self, query: str, documents: Sequence[dict[str, Any] | str], top_k: int | None
+    ) -> RerankedDocuments:
+        """``rerank=False``: the input checked, copied and cut to ``top_k``, in its own order."""
+        self._texts_of(documents)
+        validate_query(query)
+        limit = validate_top_k(top_k)
+        limit = limit if limit is not None else self.config.top_k
+        items = [RankedItem(i, None, None) for i in range(len(documents))][:limit]
+        ranking = Ranking(items, "none", None, attempts=[])
+        return RerankedDocuments([_copy(documents[item.index]) for item in items], ranking)
 
     def rerank(
         self,
@@ -220,10 +153,9 @@ class BaseReranker(ABC):
         rerank: bool = True,
     ) -> RerankedDocuments:
         """Copies of ``documents`` with ``rerank_score`` added, best first (Mem0's contract)."""
-        texts = self._texts_of(documents)
         if not rerank:
-            return _unranked(query, documents, top_k, self.config.top_k)
-        ranking = self.rank(query, texts, top_k=top_k, score_threshold=score_threshold)
+            return self._unranked(query, documents, top_k)
+        ranking = self.rank(query, self._texts_of(documents), top_k=top_k, score_threshold=score_threshold)
         return attach_scores(documents, ranking)
 
     async def arerank(
@@ -236,10 +168,11 @@ class BaseReranker(ABC):
         rerank: bool = True,
     ) -> RerankedDocuments:
         """Async twin of ``rerank``."""
-        texts = self._texts_of(documents)
         if not rerank:
-            return _unranked(query, documents, top_k, self.config.top_k)
-        ranking = await self.arank(query, texts, top_k=top_k, score_threshold=score_threshold)
+            return self._unranked(query, documents, top_k)
+        ranking = await self.arank(
+            query, self._texts_of(documents), top_k=top_k, score_threshold=score_threshold
+        )
         return attach_scores(documents, ranking)
 
     def rerank_many(
@@ -266,6 +199,89 @@ class BaseReranker(ABC):
                 return await self.arerank(query, docs, top_k)
 
         return list(await asyncio.gather(*(one(q, d) for q, d in requests)))
+
+
+class RankCall:
+    """The shared start and finish of one ``rank`` / ``arank`` call.
+
+    Start: validate the input. Then ``chain()`` yields the reranker and its fallbacks in turn
+    until one has scored (nothing when there is nothing to rank), each scored inside
+    ``attempt()``. Finish: ``result()`` orders, cuts by ``top_k`` / threshold, or applies the
+    failure policy.
+    """
+
+    def __init__(
+        self,
+        owner: BaseReranker,
+        query: object,
+        texts: object,
+        top_k: object,
+        score_threshold: float | None,
+    ) -> None:
+        validate_query(query)
+        self.owner = owner
+        self.texts = validate_texts(texts)
+        requested = validate_top_k(top_k)
+        self.skip = not self.texts or requested == 0
+        self.limit = requested if requested is not None else owner.config.top_k
+        self.threshold = score_threshold if score_threshold is not None else owner.config.score_threshold
+        self.log = AttemptLog()
+        self._scored: tuple[BaseReranker, Scores] | None = None
+
+    def chain(self) -> Iterator[BaseReranker]:
+        """The rerankers to try, primary first, until one has scored."""
+        if self.skip:
+            return
+        for reranker in (self.owner, *self.owner.fallbacks):
+            yield reranker
+            if self._scored is not None:
+                return
+
+    def attempt(self, reranker: BaseReranker) -> AbstractContextManager[None]:
+        """Record an attempt of ``reranker``; its failure is logged and swallowed."""
+        return self.log.attempt(reranker.provider)
+
+    def scored(self, reranker: BaseReranker, raw: object) -> None:
+        """Keep ``reranker``'s raw scores once they pass the checks."""
+        self._scored = (reranker, reranker._checked(self.texts, raw))
+
+    def result(self) -> Ranking:
+        """The ranking, the first-stage order after a failure, or nothing when there was nothing to rank."""
+        if self.skip:
+            return Ranking([], self.owner.provider, self.owner.model_name)
+        if self._scored is None:
+            return self._failed()
+        reranker, raw = self._scored
+        scores = reranker.normalized(raw)
+        unscored = raw.unscored  # left out by the provider: after every scored document, without a score
+        order = sorted(range(len(scores)), key=lambda i: (i in unscored, -scores[i]))
+        items = [
+            RankedItem(i, None, None, raw.flags.get(i))
+            if i in unscored
+            else RankedItem(i, scores[i], raw[i], raw.flags.get(i))
+            for i in order
+        ]
+        if self.threshold is not None:
+            items = [item for item in items if item.score is not None and item.score >= self.threshold]
+        return Ranking(
+            items[: self.limit],
+            reranker.provider,
+            reranker.model_name,
+            dict(raw.usage),
+            attempts=self.log.attempts,
+            errors=self.log.errors,
+        )
+
+    def _failed(self) -> Ranking:
+        error = self.log.last_error
+        assert error is not None, "the chain always holds at least the owner"
+        if self.owner.config.on_error == "raise":
+            raise error
+        message = f"{type(error).__name__}: {error}"
+        logger.warning("reranking failed, keeping first-stage order: %s", message)
+        items = [RankedItem(i, None, None) for i in range(len(self.texts))][: self.limit]
+        attempts = [*self.log.attempts, "first_stage"]
+        return Ranking(items, "first_stage", None, error=message, attempts=attempts, errors=self.log.errors)
 
 
 class AttemptLog:
@@ -311,14 +327,3 @@ def attach_scores(documents: Sequence[dict[str, Any] | str], ranking: Ranking) -
             doc[ERROR_KEY] = error
         out.append(doc)
     return RerankedDocuments(out, ranking)
-
-
-def _unranked(
-    query: str, documents: Sequence[dict[str, Any] | str], top_k: int | None, default_top_k: int | None
-) -> RerankedDocuments:
-    validate_query(query)
-    limit = validate_top_k(top_k)
-    limit = limit if limit is not None else default_top_k
-    items = [RankedItem(i, None, None) for i in range(len(documents))][:limit]
-    ranking = Ranking(items, "none", None, attempts=[])
-    return RerankedDocuments([_copy(documents[item.index]) for item in items], ranking)

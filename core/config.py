@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import ConfigError
 
@@ -39,8 +39,9 @@ class RerankerConfig(BaseModel):
     @classmethod
     def _reject_unknown_keys(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            data = _resolve_aliases(cls, data)
             allowed = set(cls.model_fields)
-            unknown = sorted(str(k) for k in data if k not in allowed)
+            unknown = sorted(str(k) for k in data if k not in allowed and k not in _aliases(cls))
             if unknown:
                 raise ValueError(
                     f"unknown config key(s) {unknown} for {cls.__name__}; allowed keys: {sorted(allowed)}"
@@ -65,6 +66,35 @@ class RerankerConfig(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(f"invalid {cls.__name__}: {_describe(exc)}") from exc
+
+
+def _aliases(cls: type[BaseModel]) -> dict[str, str]:
+    """Other names a field accepts (``validation_alias=AliasChoices(...)``): name -> field."""
+    names: dict[str, str] = {}
+    for name, info in cls.model_fields.items():
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update({c: name for c in info.validation_alias.choices if isinstance(c, str) and c != name})
+    return names
+
+
+def _resolve_aliases(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with one name per field. An alias set to None is dropped when its field takes no None
+    (``max_workers: None`` reads as "not set"); names of one field must agree, and one is kept."""
+    aliases = _aliases(cls)
+    given: dict[str, list[str]] = {}
+    for key, value in data.items():
+        field = aliases.get(key)
+        if (
+            field is not None
+            and value is None
+            and type(None) not in get_args(cls.model_fields[field].annotation)
+        ):
+            continue
+        given.setdefault(field or key, []).append(key)
+    for field, keys in given.items():
+        if len({repr(data[k]) for k in keys}) > 1:
+            raise ValueError(f"{' and '.join(sorted(keys))} name one setting ({field}); set only one")
+    return {keys[0]: data[keys[0]] for keys in given.values()}
 
 
 def _describe(exc: ValidationError) -> str:

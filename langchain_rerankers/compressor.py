@@ -6,13 +6,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.callbacks import Callbacks
+from langchain_core.cross_encoders import BaseCrossEncoder
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, Field, field_serializer, field_validator
+from pydantic import ConfigDict, Field, field_serializer, field_validator, model_validator
 from typing_extensions import TypedDict
 
 from core.base import ERROR_KEY, BaseReranker
-from core.errors import InvalidInputError
+from core.errors import ConfigError, InvalidInputError
+from core.keywords import reranker_from_keywords
 from core.registry import create_reranker, reranker_spec
 from core.results import Ranking
 from core.text import validate_documents
@@ -32,9 +34,16 @@ class RerankCompressor(BaseDocumentCompressor, RunnableSerializable[RerankInput,
     """Reorders retrieved documents with a rerank-layer reranker and keeps the best ``top_n``.
 
     Use it as ``base_compressor`` of a ``ContextualCompressionRetriever`` or as a Runnable in an
-    LCEL chain fed ``{"query": ..., "documents": ...}``. Returned documents are copies with
-    ``metadata["relevance_score"]`` set; when the provider fails and the reranker is fail-open, the
-    first-stage order is kept, ``relevance_score`` is left out and ``metadata["rerank_error"]`` says why.
+    LCEL chain fed ``{"query": ..., "documents": ...}``. Build it like the peers, with flat keywords
+    (``RerankCompressor(model="cohere:rerank-v3.5", top_n=3, cohere_api_key=...)``,
+    ``RerankCompressor(provider="sentence_transformer", model="embedded")``, any config field as a
+    keyword; see :mod:`core.keywords`), with ``reranker=`` a spec or a reranker, or ``from_config``.
+    ``model=`` also takes LangChain's ``HuggingFaceCrossEncoder``: its checkpoint and settings are
+    read and loaded on rerank-layer's own local path. With no reranker given it is the embedded model.
+
+    Returned documents are copies with ``metadata["relevance_score"]`` set; when the provider fails
+    and the reranker is fail-open, the first-stage order is kept, ``relevance_score`` is left out
+    and ``metadata["rerank_error"]`` says why.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
@@ -44,6 +53,30 @@ class RerankCompressor(BaseDocumentCompressor, RunnableSerializable[RerankInput,
     score_threshold: float | None = Field(
         default=None, description="Drop documents whose relevance_score is below this value."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_keywords(cls, data: Any) -> Any:
+        """Turn ``provider=``, ``model=`` and config keywords (the peers' shapes) into ``reranker``."""
+        if not isinstance(data, dict):
+            return data
+        own = {k: v for k, v in data.items() if k in cls.model_fields and k != "reranker"}
+        rest = {k: v for k, v in data.items() if k not in own}
+        model = rest.pop("model", None)
+        if isinstance(model, BaseCrossEncoder):
+            if "reranker" in rest:
+                raise ConfigError("give either reranker= or a cross-encoder as model=, not both")
+            rest.update(cross_encoder_settings(model))
+            model = rest.pop("model")
+        own["reranker"] = reranker_from_keywords(
+            rest.pop("reranker", None),
+            provider=rest.pop("provider", None),
+            model=model,
+            owner=cls.__name__,
+            owner_fields=[k for k in cls.model_fields if k != "name"],
+            **rest,
+        )
+        return own
 
     @field_validator("reranker", mode="before")
     @classmethod
@@ -98,6 +131,25 @@ class RerankCompressor(BaseDocumentCompressor, RunnableSerializable[RerankInput,
             query, texts, top_k=self.top_n, score_threshold=self.score_threshold
         )
         return ranked_documents(documents, ranking)
+
+
+#: ``HuggingFaceCrossEncoder.model_kwargs`` keys that are config fields of ``sentence_transformer``.
+CROSS_ENCODER_KWARGS = ("device", "trust_remote_code", "max_length")
+
+
+def cross_encoder_settings(encoder: BaseCrossEncoder) -> dict[str, Any]:
+    """The ``sentence_transformer`` keywords of LangChain's ``HuggingFaceCrossEncoder(model_name=...)``."""
+    name = getattr(encoder, "model_name", None)
+    if not isinstance(name, str):
+        raise ConfigError(
+            f"model={type(encoder).__name__}(...) has no model_name to load; pass a model name or a spec "
+            "string such as 'sentence_transformer:cross-encoder/ms-marco-MiniLM-L-6-v2'"
+        )
+    kwargs = dict(getattr(encoder, "model_kwargs", None) or {})
+    unknown = sorted(k for k in kwargs if k not in CROSS_ENCODER_KWARGS)
+    if unknown:
+        raise ConfigError(f"model_kwargs {unknown} of {type(encoder).__name__} have no equivalent here")
+    return {"provider": "sentence_transformer", "model": name, "mode": "cross_encoder", **kwargs}
 
 
 def _unpack(value: object) -> tuple[str, list[Document]]:

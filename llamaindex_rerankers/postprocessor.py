@@ -15,8 +15,10 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, Query
 
 from core.base import ERROR_KEY, BaseReranker
 from core.errors import InvalidInputError
+from core.keywords import reranker_from_keywords
 from core.registry import create_reranker, reranker_spec
 from core.results import Ranking
+from core.specs import Spec
 
 dispatcher = get_dispatcher(__name__)
 
@@ -27,8 +29,16 @@ RETRIEVAL_SCORE_KEY = "retrieval_score"
 class RerankPostprocessor(BaseNodePostprocessor):
     """Reorders retrieved nodes with a rerank-layer reranker and keeps the best ``top_n``.
 
-    Returns new ``NodeWithScore`` objects scored by the reranker. When the provider fails and the
-    reranker is fail-open, the first-stage order and scores are kept and each node's metadata gets
+    Build it like llama-index's rerankers, with flat keywords
+    (``RerankPostprocessor(provider="sentence_transformer", model="embedded", top_n=2, device="cpu")``,
+    ``RerankPostprocessor(model="cohere:rerank-v3.5", api_key=..., top_n=2)``, any config field as a
+    keyword; see :mod:`core.keywords`), with a spec or a reranker as first argument, or ``from_config``.
+    With no reranker given it is the embedded model.
+
+    Returns new ``NodeWithScore`` objects scored by the reranker. A node the reranker left unscored in
+    a successful ranking (one a cascade eliminated) gets score None, never its first-stage score,
+    which sits on another scale (a later cutoff would rank it first). When the provider fails and
+    the reranker is fail-open, the first-stage order and scores are kept and each node's metadata gets
     ``rerank_error``. Keys this class adds to metadata are hidden from the embed and LLM text.
     """
 
@@ -45,13 +55,24 @@ class RerankPostprocessor(BaseNodePostprocessor):
 
     def __init__(
         self,
-        reranker: BaseReranker | dict[str, Any],
+        reranker: BaseReranker | Spec | None = None,
         *,
         top_n: int | None = 2,
         keep_retrieval_score: bool = False,
         metadata_mode: MetadataMode = MetadataMode.EMBED,
         callback_manager: CallbackManager | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        **settings: Any,
     ) -> None:
+        built = reranker_from_keywords(
+            reranker,
+            provider=provider,
+            model=model,
+            owner=type(self).__name__,
+            owner_fields=["top_n", "keep_retrieval_score", "metadata_mode", "callback_manager"],
+            **settings,
+        )
         fields: dict[str, Any] = {
             "top_n": top_n,
             "keep_retrieval_score": keep_retrieval_score,
@@ -60,7 +81,7 @@ class RerankPostprocessor(BaseNodePostprocessor):
         if callback_manager is not None:
             fields["callback_manager"] = callback_manager
         super().__init__(**fields)
-        self._reranker = create_reranker(reranker)
+        self._reranker = built
 
     @classmethod
     def from_config(cls, spec: dict[str, Any], **kwargs: Any) -> RerankPostprocessor:
@@ -140,7 +161,9 @@ def ranked_nodes(
 ) -> list[NodeWithScore]:
     """New ``NodeWithScore`` objects in ranking order, on copies of the input nodes.
 
-    The score is the rerank score, or the first-stage score where the provider failed (fail-open).
+    The score is the rerank score; None for a node the reranker left unscored (a cascade eliminated
+    it: its first-stage score is on another scale); the first-stage score where the provider failed
+    (fail-open). ``keep_retrieval_score`` keeps the first-stage score in ``metadata["retrieval_score"]``.
     """
     out = []
     for item in ranking.items:
@@ -151,7 +174,7 @@ def ranked_nodes(
         error = ranking.error or item.flag
         if error is not None:
             added[ERROR_KEY] = error
-        score = original.score if item.score is None else item.score
+        score = original.score if ranking.failed else item.score
         out.append(NodeWithScore(node=_copy_with(original.node, added), score=score))
     return out
 

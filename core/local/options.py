@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from core.config import RerankerConfig
 
@@ -58,8 +58,12 @@ class LocalRerankerConfig(RerankerConfig):
     window_overlap: int = Field(
         default=32, ge=0, description="Tokens shared by consecutive windows (capped at half a window)."
     )
-    max_chunks_per_doc: int | None = Field(
-        default=10, ge=1, description="At most this many windows per document; the rest is not read."
+    max_windows_per_doc: int | None = Field(
+        default=10,
+        ge=1,
+        validation_alias=AliasChoices("max_windows_per_doc", "max_chunks_per_doc"),
+        description="At most this many windows per document; the rest is not read "
+        "(formerly max_chunks_per_doc, still accepted).",
     )
 
     @model_validator(mode="after")

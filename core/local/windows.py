@@ -17,7 +17,7 @@ class WindowPlan:
     owners: list[int]
 
 
-def window_spans(
+def token_windows(
     length: int,
     size: int,
     overlap: int,
@@ -64,7 +64,7 @@ def split_documents(
             plan.texts.append(text)
             plan.owners.append(doc)
             continue
-        for start, end in window_spans(len(offsets), room, overlap, max_windows, enc.word_ids(doc)):
+        for start, end in token_windows(len(offsets), room, overlap, max_windows, enc.word_ids(doc)):
             plan.texts.append(text[offsets[start][0] : offsets[end - 1][1]])
             plan.owners.append(doc)
     return plan

@@ -9,7 +9,6 @@ import pytest
 
 from core.cli import main
 from core.evaluation import read_run
-from tests.support.evaluation_support import write_beir
 
 DOCS = [
     {"id": "b", "text": "Bananas are a yellow fruit rich in potassium."},
@@ -69,8 +68,8 @@ def test_rerank_reports_bad_input_with_exit_code_2(tmp_path, capsys):
     assert "missing.txt" in capsys.readouterr().err
 
 
-def test_eval_prints_a_table_and_writes_json_and_runs(tmp_path, capsys):
-    data = write_beir(tmp_path / "toy")
+def test_eval_prints_a_table_and_writes_json_and_runs(tmp_path, capsys, beir_dir):
+    data = beir_dir
     out = tmp_path / "out"
     argv = ["eval", str(data), "--top-n", "4", "--no-progress", "-o", str(out)]
     assert main(argv) == 0
@@ -87,8 +86,8 @@ def test_eval_prints_a_table_and_writes_json_and_runs(tmp_path, capsys):
     assert len(read_run(out / "first_stage.run")["q1"]) == 6
 
 
-def test_eval_with_a_run_file_spec_file_and_json_summary(tmp_path, capsys):
-    data = write_beir(tmp_path / "toy")
+def test_eval_with_a_run_file_spec_file_and_json_summary(tmp_path, capsys, beir_dir):
+    data = beir_dir
     run = tmp_path / "first.run"
     run.write_text("q2 Q0 d6 1 2.0 bm25\nq2 Q0 d5 2 1.0 bm25\n")
     spec = tmp_path / "spec.yaml"
@@ -111,8 +110,8 @@ def test_eval_with_a_run_file_spec_file_and_json_summary(tmp_path, capsys):
         (["eval", "{data}", "--set", "no_such_field=1"], "no_such_field"),
     ],
 )
-def test_eval_errors_exit_2_with_a_message(tmp_path, capsys, argv, message):
-    data = write_beir(tmp_path / "toy")
+def test_eval_errors_exit_2_with_a_message(tmp_path, capsys, argv, message, beir_dir):
+    data = beir_dir
     args = [a.format(tmp=tmp_path / "empty", data=data) for a in argv]
     assert main([*args, "--no-progress"]) == 2
     assert message in capsys.readouterr().err

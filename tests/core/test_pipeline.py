@@ -209,3 +209,34 @@ def test_unknown_config_keys_name_the_key_and_allowed_ones() -> None:
         OverlapReranker({"top_k": -2})
     with pytest.raises(ConfigError, match="on_error"):
         RerankerConfig.build({"on_error": "ignore"})
+
+
+def test_unscored_documents_rank_after_every_scored_one_with_their_flag() -> None:
+    """A provider may leave documents unscored (a cascade's eliminated ones): kept, last, flagged."""
+
+    class LeavesTwoOut(OverlapReranker):
+        def score(self, query: str, texts: object) -> Scores:
+            return Scores([0.0, 0.0, 0.0, 0.5], flags={0: "not reranked", 1: "not reranked"}, unscored=[0, 1])
+
+    ranking = LeavesTwoOut().rank(QUERY, ["a", "b", "c", "d"])
+    assert ranking.indices == [3, 2, 0, 1] and ranking.error is None
+    assert [item.score for item in ranking.items] == [0.5, 0.0, None, None]
+    assert [item.flag for item in ranking.items] == [None, None, "not reranked", "not reranked"]
+    assert LeavesTwoOut().rank(QUERY, ["a", "b", "c", "d"], top_k=2).indices == [3, 2]
+
+
+async def test_rank_and_arank_walk_the_same_pipeline() -> None:
+    texts = ["a capital", "france", "x"]
+    for reranker in (
+        OverlapReranker(top_k=2),
+        FailingReranker(fallbacks=[OverlapReranker()]),
+        FailingReranker(),
+    ):
+        sync, in_loop = reranker.rank(QUERY, texts), await reranker.arank(QUERY, texts)
+        assert (sync.indices, sync.attempts, sync.provider, sync.error) == (
+            in_loop.indices,
+            in_loop.attempts,
+            in_loop.provider,
+            in_loop.error,
+        )
+        assert len(sync.indices) in (2, 3)

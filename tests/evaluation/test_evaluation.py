@@ -22,14 +22,10 @@ from core.evaluation import (
 )
 from core.evaluation.report import percentile
 from core.specs import DEFAULT_SPEC, build_spec, load_spec_file
-from tests.support.evaluation_support import QRELS, DownReranker, ScriptedReranker, write_beir, write_trec_run
+from tests.support.beir_files import QRELS, write_beir, write_trec_run
+from tests.support.toy_rerankers import FailingReranker, ScriptedReranker
 
 LOG2_3 = math.log2(3)
-
-
-@pytest.fixture
-def beir_dir(tmp_path):
-    return write_beir(tmp_path / "toy")
 
 
 # --- metrics computed by hand -------------------------------------------------------------------
@@ -198,7 +194,7 @@ def test_documents_below_the_threshold_go_after_the_reranked_ones(beir_dir):
 def test_a_failing_reranker_keeps_the_first_stage_and_is_reported(beir_dir):
     data = load_beir(beir_dir)
     first = {"q1": [("d2", 3.0), ("d1", 1.0)], "q3": [("d4", 2.0)]}
-    out = rerank_run(DownReranker(), data, first, warmup=False)
+    out = rerank_run(FailingReranker(), data, first, warmup=False)
     assert out.run == first
     assert set(out.failed) == {"q1", "q3"}
     assert "provider is down" in out.failed["q1"]

@@ -6,7 +6,6 @@ import copy
 import importlib
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -33,11 +32,9 @@ from tests.support.adapter_support import (
     QUERY,
     KeywordReranker,
     embed,
-    fake_api,
     spec_for,
 )
 from tests.support.fake_api import FakeApiServer, word_overlap
-from tests.support.hosted_support import fresh
 
 
 class MiniLMEmbeddings(Embeddings):
@@ -64,12 +61,6 @@ class RunRecorder(BaseCallbackHandler):
 
     def on_retriever_start(self, serialized: Any, query: str, *, run_id: UUID, **kwargs: Any) -> None:
         self.runs.append(("retriever_start", kwargs.get("name"), run_id, kwargs.get("parent_run_id")))
-
-
-@pytest.fixture
-def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
-    for reset in fresh(api):
-        yield fake_api(reset)
 
 
 @pytest.fixture(scope="module")

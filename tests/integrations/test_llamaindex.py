@@ -23,7 +23,7 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
 from pydantic import Field, ValidationError
 
-from core.errors import InvalidInputError, MissingDependencyError, ProviderError
+from core.errors import ConfigError, InvalidInputError, MissingDependencyError, ProviderError
 from core.registry import create_reranker
 from llamaindex_rerankers import RerankPostprocessor
 from tests.support.adapter_support import (
@@ -35,11 +35,9 @@ from tests.support.adapter_support import (
     QUERY,
     KeywordReranker,
     embed,
-    fake_api,
     spec_for,
 )
 from tests.support.fake_api import FakeApiServer, word_overlap
-from tests.support.hosted_support import fresh
 
 TOP_K = 6  # first-stage candidates
 
@@ -87,12 +85,6 @@ class EventCollector(BaseEventHandler):
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         if isinstance(event, (ReRankStartEvent, ReRankEndEvent)):
             self.events.append(event)
-
-
-@pytest.fixture
-def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
-    for reset in fresh(api):
-        yield fake_api(reset)
 
 
 @pytest.fixture
@@ -343,8 +335,8 @@ def test_cohere_from_dict_reads_the_key_from_the_environment(
 
 
 def test_bad_arguments_are_errors(candidates: list[NodeWithScore]) -> None:
-    with pytest.raises(TypeError, match="topn"):
-        RerankPostprocessor({"provider": PLUGIN}, topn=2)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="topn"):
+        RerankPostprocessor({"provider": PLUGIN}, topn=2)
     with pytest.raises(ValidationError, match="top_n"):
         RerankPostprocessor({"provider": PLUGIN}, top_n=-1)
     postprocessor = RerankPostprocessor({"provider": PLUGIN})

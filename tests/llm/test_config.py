@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 from core.errors import ConfigError
+from core.providers.llm import LLMReranker, LLMRerankerConfig
 from core.providers.llm.cache import LRUCache
-from core.providers.llm.endpoints import ENDPOINTS, PLACEHOLDER_KEY, resolve_endpoint
+from core.providers.llm.endpoint_table import ENDPOINTS, PLACEHOLDER_KEY
+from core.providers.llm.endpoints import resolve_endpoint
 from core.providers.llm.prompts import PromptBuilder, check_template, delimit, fill_template, truncate
-from core.providers.llm.reranker import LLMReranker, LLMRerankerConfig
 from core.registry import create_reranker
 
 TOP = {
@@ -155,7 +156,7 @@ def test_every_table_entry_resolves_with_a_key() -> None:
 # --- config validation -----------------------------------------------------------------------
 def test_mem0_defaults() -> None:
     cfg = LLMRerankerConfig()
-    assert (cfg.provider, cfg.model, cfg.temperature, cfg.max_tokens, cfg.top_k) == (
+    assert (cfg.llm_provider, cfg.model, cfg.temperature, cfg.max_tokens, cfg.top_k) == (
         "openai",
         "gpt-4o-mini",
         0.0,
@@ -282,3 +283,19 @@ def test_nested_keys_are_secret_and_the_callers_dict_is_untouched(monkeypatch: p
     rebuilt = create_reranker(spec)
     assert isinstance(rebuilt, LLMReranker) and rebuilt.endpoint.api_key == "from-env"
     assert rebuilt.model_name == "llama-3.1-8b-instant"
+
+
+# --- one name per setting, old names accepted --------------------------------------------------
+@pytest.mark.parametrize("name", ["max_concurrency", "concurrency", "max_workers"])
+def test_one_concurrency_setting_under_its_old_names(name: str) -> None:
+    config = LLMRerankerConfig.build({"api_key": "k", name: 7})
+    assert config.max_concurrency == 7 and "max_concurrency" in config.model_dump(exclude_unset=True)
+    assert LLMRerankerConfig.build({"api_key": "k", "max_workers": None}).max_concurrency == 20
+    assert LLMRerankerConfig.build({"api_key": "k", "concurrency": 3, "max_workers": 3}).max_concurrency == 3
+
+
+def test_the_llm_vendor_is_llm_provider_and_mem0s_provider_still_works() -> None:
+    assert LLMRerankerConfig.build({"provider": "groq"}).llm_provider == "groq"
+    assert LLMRerankerConfig.build({"llm_provider": "azure"}).llm_provider == "azure_openai"
+    with pytest.raises(ConfigError, match="llm_provider and provider name one setting"):
+        LLMRerankerConfig.build({"llm_provider": "groq", "provider": "openai"})

@@ -8,14 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.providers.llm.listwise import (
-    arun_sweep,
-    parse_permutation,
-    rank_scores,
-    run_sweep,
-    sliding_window_sweep,
-    window_spans,
-)
+from core.providers.llm.exchange import adrive, drive
+from core.providers.llm.permutation import parse_permutation
+from core.providers.llm.sweep import rank_scores, sliding_window_sweep, sweep_windows
 
 
 @pytest.mark.parametrize(
@@ -74,12 +69,12 @@ def test_well_formed_answers_parse_exactly(perm: list[int], fmt: str, sep: str) 
 
 
 def test_window_spans_go_bottom_up_and_end_at_the_top() -> None:
-    assert window_spans(50, 20, 10) == [(30, 50), (20, 40), (10, 30), (0, 20)]
-    assert window_spans(25, 20, 10) == [(5, 25), (0, 15)]
-    assert window_spans(5, 20, 10) == [(0, 5)]
-    assert window_spans(0, 20, 10) == []
+    assert sweep_windows(50, 20, 10) == [(30, 50), (20, 40), (10, 30), (0, 20)]
+    assert sweep_windows(25, 20, 10) == [(5, 25), (0, 15)]
+    assert sweep_windows(5, 20, 10) == [(0, 5)]
+    assert sweep_windows(0, 20, 10) == []
     with pytest.raises(ValueError, match="step < window"):
-        window_spans(10, 5, 5)
+        sweep_windows(10, 5, 5)
 
 
 def _perfect(true_rank: list[int]) -> tuple[list[list[int]], object]:
@@ -98,7 +93,7 @@ def test_one_pass_puts_the_true_top_in_order(n: int, window: int, data: st.DataO
     step = data.draw(st.integers(1, window - 1))
     true_rank = data.draw(st.permutations(list(range(n))))
     seen, rank = _perfect(true_rank)
-    order = run_sweep(sliding_window_sweep(n, window, step), rank)  # type: ignore[arg-type]
+    order = drive(sliding_window_sweep(n, window, step), rank)  # type: ignore[arg-type]
     best = sorted(range(n), key=lambda i: true_rank[i])
     guaranteed = min(n, window - step)
     assert order[:guaranteed] == best[:guaranteed]
@@ -110,7 +105,7 @@ def test_fifty_documents_one_pass_four_windows_true_top_ten() -> None:
     true_rank = list(range(50))
     random.Random(7).shuffle(true_rank)
     seen, rank = _perfect(true_rank)
-    order = run_sweep(sliding_window_sweep(50, 20, 10), rank)  # type: ignore[arg-type]
+    order = drive(sliding_window_sweep(50, 20, 10), rank)  # type: ignore[arg-type]
     assert len(seen) == 4 and all(len(w) == 20 for w in seen)
     assert order[:10] == sorted(range(50), key=lambda i: true_rank[i])[:10]
 
@@ -119,20 +114,20 @@ def test_enough_passes_give_the_full_true_order_and_stop_early() -> None:
     true_rank = list(range(50))
     random.Random(11).shuffle(true_rank)
     seen, rank = _perfect(true_rank)
-    order = run_sweep(sliding_window_sweep(50, 20, 10, passes=20), rank)  # type: ignore[arg-type]
+    order = drive(sliding_window_sweep(50, 20, 10, passes=20), rank)  # type: ignore[arg-type]
     assert order == sorted(range(50), key=lambda i: true_rank[i])
     assert len(seen) < 20 * 4  # a sweep that changes nothing ends the passes
 
 
 def test_an_already_sorted_list_takes_one_pass() -> None:
     seen, rank = _perfect(list(range(30)))
-    assert run_sweep(sliding_window_sweep(30, 20, 10, passes=5), rank) == list(range(30))  # type: ignore[arg-type]
+    assert drive(sliding_window_sweep(30, 20, 10, passes=5), rank) == list(range(30))  # type: ignore[arg-type]
     assert len(seen) == 2
 
 
 def test_the_sweep_refuses_a_reordering_that_is_not_a_permutation() -> None:
     with pytest.raises(ValueError, match="not a permutation"):
-        run_sweep(sliding_window_sweep(5, 3, 1), lambda w: w[:-1])
+        drive(sliding_window_sweep(5, 3, 1), lambda w: w[:-1])
 
 
 async def test_async_driver_gives_the_same_order() -> None:
@@ -142,8 +137,8 @@ async def test_async_driver_gives_the_same_order() -> None:
     async def rank(window: list[int]) -> list[int]:
         return sorted(window, key=lambda i: true_rank[i])
 
-    sync = run_sweep(sliding_window_sweep(40, 20, 10, 3), lambda w: sorted(w, key=lambda i: true_rank[i]))
-    assert await arun_sweep(sliding_window_sweep(40, 20, 10, 3), rank) == sync
+    sync = drive(sliding_window_sweep(40, 20, 10, 3), lambda w: sorted(w, key=lambda i: true_rank[i]))
+    assert await adrive(sliding_window_sweep(40, 20, 10, 3), rank) == sync
 
 
 def test_rank_scores_are_n_minus_rank_over_n() -> None:

@@ -13,7 +13,6 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,8 +20,8 @@ import pytest
 from core.errors import ConfigError, ProviderError
 from core.providers.llm.reranker import NEUTRAL_SCORE, LLMReranker
 from core.registry import create_reranker
-from tests.support.fake_api import FakeApiServer, Fault, word_overlap
-from tests.support.hosted_support import DOCS, QUERY, expected_order, fresh, hosted
+from tests.support.fake_api import DOCS, QUERY, FakeApiServer, Fault, expected_order, word_overlap
+from tests.support.hosted_support import hosted
 
 _QUERY = re.compile(r"<query>\n(.*?)\n</query>", re.S)
 _DOC = re.compile(r"<document>\n(.*?)\n</document>", re.S)
@@ -30,10 +29,10 @@ _LISTED = re.compile(r"\[(\d+)\] <document>\n(.*?)\n</document>", re.S)
 
 
 @pytest.fixture
-def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
-    for reset in fresh(api):  # reset around the test, with the overlap judge answering
-        reset.chat_handler = judge
-        yield reset
+def server(server: FakeApiServer) -> FakeApiServer:
+    """The reset fake server, with the overlap judge answering chat calls."""
+    server.chat_handler = judge
+    return server
 
 
 def user_text(body: dict[str, Any]) -> str:
@@ -95,6 +94,7 @@ def test_pointwise_ranks_by_the_judge_and_sends_one_delimited_request_per_docume
     assert server.requests_for("openai")[0].headers["authorization"] == "Bearer k"
     assert out.usage["requests"] == len(DOCS) and out.usage["cache_hits"] == 0
     assert out.usage["total_tokens"] == out.usage["prompt_tokens"] + out.usage["completion_tokens"] > 0
+    assert all(type(value) is int for value in out.usage.values())
 
 
 async def test_async_pointwise_gives_the_same_ranking(server: FakeApiServer) -> None:
@@ -382,6 +382,20 @@ def test_listwise_repairs_answers_and_flags_omitted_documents(server: FakeApiSer
     assert [d["text"] for d in out] == ["c", "a", "b", "d"]  # omitted b and d keep their relative order
     assert [("rerank_error" in d) for d in out] == [False, False, True, True]
     assert [d["rerank_score"] for d in out] == [1.0, 0.75, 0.5, 0.25]
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_listwise_a_failed_window_keeps_its_order_and_the_rest_is_ranked(
+    server: FakeApiServer, use_async: bool
+) -> None:
+    docs = fifty_docs()[:30]  # windows [10, 30) then [0, 20)
+    server.script("openai", Fault(status=400))  # the first (bottom) window's call fails; 400 is not retried
+    reranker = llm(server, mode="listwise")
+    out = asyncio.run(reranker.arerank(LONG_QUERY, docs)) if use_async else reranker.rerank(LONG_QUERY, docs)
+    assert not out.ranking.failed and len(chat_requests(server)) == 2
+    flagged = [d["text"] for d in out if "listwise window failed" in d.get("rerank_error", "")]
+    assert sorted(flagged) == sorted(docs[10:30])
+    assert [d["text"] for d in out][:10] == sorted(docs[:20], key=lambda d: -word_overlap(LONG_QUERY, d))[:10]
 
 
 def test_listwise_unusable_answers_fail_the_call(server: FakeApiServer) -> None:

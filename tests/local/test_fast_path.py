@@ -15,7 +15,7 @@ from core.local.batching import length_sorted_batches, pad_batch
 from core.local.cross_encoder import CrossEncoderRuntime, load_cross_encoder
 from core.local.models import cached_model_count
 from core.local.threads import apply_torch_threads, available_cpus
-from core.local.windows import best_per_document, room_beside_query, window_spans
+from core.local.windows import best_per_document, room_beside_query, token_windows
 from tests.support.model_factory import QUERY, TEXTS, WORDS, build_tiny_cross_encoder
 
 
@@ -76,6 +76,7 @@ def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) ->
         ({"backend": "tensorrt"}, "backend"),
         ({"long_documents": "split"}, "long_documents"),
         ({"max_chunks_per_doc": 0}, "max_chunks_per_doc"),
+        ({"max_windows_per_doc": 0}, "max_windows_per_doc"),
         ({"num_threads": 0}, "num_threads"),
     ],
 )
@@ -83,6 +84,16 @@ def test_bad_fast_path_options_name_the_field(tiny_cross_encoder: Path, config: 
     for provider in ("huggingface", "sentence_transformer"):
         with pytest.raises(ConfigError, match=field):
             rerank(provider, tiny_cross_encoder, **config)
+
+
+def test_max_windows_per_doc_is_the_window_cap_and_its_old_name_still_works() -> None:
+    from core.providers.huggingface import HuggingFaceRerankerConfig as Config
+
+    assert Config.build({"max_chunks_per_doc": 3}).max_windows_per_doc == 3
+    assert Config.build({"max_chunks_per_doc": None}).max_windows_per_doc is None
+    assert Config.build({}).max_windows_per_doc == 10
+    with pytest.raises(ConfigError, match="max_chunks_per_doc and max_windows_per_doc name one setting"):
+        Config.build({"max_chunks_per_doc": 3, "max_windows_per_doc": 4})
 
 
 def test_thread_settings_use_the_available_cpus() -> None:
@@ -291,15 +302,15 @@ def test_bi_encoder_backends_agree(tiny_bi_encoder: Path) -> None:
 
 # --- long documents --------------------------------------------------------------------------------
 def test_window_spans_cover_overlap_and_cap() -> None:
-    spans = window_spans(100, 30, 10)
+    spans = token_windows(100, 30, 10)
     assert spans[0] == (0, 30) and spans[-1][1] == 100
     assert all(b[0] == a[1] - 10 for a, b in itertools.pairwise(spans))
     assert all(end - start <= 30 for start, end in spans)
-    assert window_spans(25, 30, 10) == [(0, 25)]
-    assert window_spans(100, 30, 10, max_windows=2) == spans[:2]
-    assert window_spans(100, 30, 25)[1][0] == 15, "overlap is capped at half a window"
+    assert token_windows(25, 30, 10) == [(0, 25)]
+    assert token_windows(100, 30, 10, max_windows=2) == spans[:2]
+    assert token_windows(100, 30, 25)[1][0] == 15, "overlap is capped at half a window"
     words = [i // 4 for i in range(100)]  # four tokens per word
-    assert all(start % 4 == 0 for start, _ in window_spans(100, 30, 10, words=words))
+    assert all(start % 4 == 0 for start, _ in token_windows(100, 30, 10, words=words))
 
 
 def test_best_window_wins() -> None:

@@ -14,7 +14,8 @@ from core.base import BaseReranker
 from core.normalize import ScoreScale
 from core.providers.cascade import CascadeReranker
 from core.registry import MASKED_SECRET, reranker_spec
-from tests.support.toy_rerankers import FailingReranker, OverlapReranker, overlap
+from tests.support.fake_api import word_overlap
+from tests.support.toy_rerankers import FailingReranker, OverlapReranker
 
 QUERY = "capital city of france"
 DOCS = [
@@ -59,7 +60,7 @@ def cascade(*stages: dict, **config: object) -> CascadeReranker:
 
 def stage1_order(docs: list[dict]) -> list[int]:
     """Overlap order, ties in input order (the pipeline's stable sort)."""
-    return sorted(range(len(docs)), key=lambda i: -overlap(QUERY, docs[i]["text"]))
+    return sorted(range(len(docs)), key=lambda i: -word_overlap(QUERY, docs[i]["text"]))
 
 
 def test_only_survivors_reach_the_second_stage_and_nothing_is_lost() -> None:
@@ -91,7 +92,7 @@ def test_three_stages_list_latest_eliminations_first() -> None:
     out = reranker.rerank(QUERY, DOCS)
     first = stage1_order(DOCS)
     second = sorted(first[:6], key=lambda i: len(DOCS[i]["text"]))
-    final = sorted(second[:3], key=lambda i: (-overlap(QUERY, DOCS[i]["text"]), i))
+    final = sorted(second[:3], key=lambda i: (-word_overlap(QUERY, DOCS[i]["text"]), i))
     assert [d["id"] for d in out] == final + second[3:] + first[6:]
     assert [row["rerank_error"][:40] for row in out[3:6]] == ["not reranked: dropped by cascade stage 1"] * 3
     assert all("stage 0" in row["rerank_error"] for row in out[6:])

@@ -10,15 +10,8 @@ import pytest
 from core.errors import ConfigError, ProviderError
 from core.providers.hosted.cohere import CohereReranker, CohereRerankerConfig
 from core.registry import create_reranker
-from tests.support.fake_api import FakeApiServer, Fault, word_overlap
-from tests.support.hosted_support import DOCS, QUERY, expected_order, hosted
-
-
-@pytest.fixture
-def no_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for var in ("CO_API_KEY", "COHERE_API_KEY", "CO_API_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return monkeypatch
+from tests.support.fake_api import DOCS, QUERY, FakeApiServer, Fault, expected_order, word_overlap
+from tests.support.hosted_support import hosted
 
 
 def test_request_body_headers_and_ranking(server: FakeApiServer) -> None:
@@ -46,41 +39,22 @@ async def test_async_uses_the_async_sdk_client(server: FakeApiServer) -> None:
     assert [d["text"] for d in out] == [DOCS[i] for i in expected_order()[:3]]
     assert isinstance(reranker.aclient(), cohere.AsyncClientV2)
     assert isinstance(reranker.client(), cohere.ClientV2)
-    assert server.requests_for("cohere")[0].body["top_n"] == 3
+    assert "top_n" not in server.requests_for("cohere")[0].body
 
 
-def test_top_n_is_sent_only_when_it_cuts_one_request(server: FakeApiServer) -> None:
+def test_top_k_is_applied_here_and_never_sent_as_top_n(server: FakeApiServer) -> None:
     reranker = hosted("cohere", server, documents_per_request=4)
     full = expected_order()
     assert [d["text"] for d in reranker.rerank(QUERY, DOCS, top_k=2)] == [DOCS[i] for i in full[:2]]
-    reranker.rerank(QUERY, DOCS, top_k=2, score_threshold=0.1)  # a threshold needs every score
-    reranker.rerank(QUERY, DOCS, top_k=4)  # nothing to cut
-    reranker.rerank(QUERY, [*DOCS, "cat"], top_k=2)  # two requests: top_n per chunk would be wrong
-    bodies = [r.body for r in server.requests_for("cohere")]
-    assert [b.get("top_n") for b in bodies] == [2, None, None, None, None]
+    reranker.rerank(QUERY, DOCS, top_k=2, score_threshold=0.1)
+    reranker.rerank(QUERY, [*DOCS, "cat"], top_k=2)  # two requests
+    assert all("top_n" not in r.body for r in server.requests_for("cohere"))
 
 
-def test_top_n_from_config_top_k(server: FakeApiServer) -> None:
+def test_config_top_k_cuts_the_result(server: FakeApiServer) -> None:
     out = hosted("cohere", server, top_k=1).rerank(QUERY, DOCS)
     assert [d["text"] for d in out] == [DOCS[expected_order()[0]]]
-    assert server.requests_for("cohere")[0].body["top_n"] == 1
-
-
-def test_documents_outside_top_n_rank_after_every_scored_one(server: FakeApiServer) -> None:
-    """Unreturned documents are kept, flagged and last, even against a returned score of 0."""
-    top2 = [{"index": 3, "relevance_score": 0.5}, {"index": 2, "relevance_score": 0.0}]
-    server.script(
-        "cohere",
-        Fault(mutate=lambda r: {**r, "results": top2}),
-        Fault(mutate=lambda r: {**r, "results": top2}),
-    )
-    reranker = hosted("cohere", server)
-    scores = reranker.score(QUERY, DOCS, top_n=2)
-    assert list(scores) == [0.0, 0.0, 0.0, 0.5] and scores.unscored == {0, 1}
-    assert "top_n=2" in scores.flags[0] and set(scores.flags) == {0, 1}
-    ranking = reranker.rank(QUERY, DOCS, top_k=2)
-    assert ranking.indices == [3, 2] and ranking.error is None
-    assert [item.score for item in ranking.items] == [0.5, 0.0]
+    assert "top_n" not in server.requests_for("cohere")[0].body
 
 
 def test_key_from_config_then_co_api_key_then_cohere_api_key(
@@ -126,7 +100,7 @@ def test_mem0_config_is_accepted(server: FakeApiServer, return_documents: bool) 
     assert [d["memory"] for d in out] == [DOCS[i] for i in expected_order()[:2]]
     assert all(d["user_id"] == "u1" for d in out) and "rerank_score" not in docs[0]
     body = server.requests_for("cohere")[0].body
-    assert body == {"model": "rerank-english-v3.0", "query": QUERY, "documents": DOCS, "top_n": 2}
+    assert body == {"model": "rerank-english-v3.0", "query": QUERY, "documents": DOCS}
 
 
 def test_v1_max_chunks_per_doc_is_refused_with_the_v2_replacement() -> None:
@@ -180,3 +154,8 @@ def test_async_clients_are_per_event_loop(server: FakeApiServer) -> None:
     b1, _ = asyncio.run(client_twice())
     assert a1 is a2 and a1 is not b1
     assert len(server.requests_for("cohere")) == 2
+
+
+def test_usage_counts_are_ints(server: FakeApiServer) -> None:
+    out = hosted("cohere", server, documents_per_request=2).rerank(QUERY, DOCS)
+    assert out.usage == {"search_units": 2} and type(out.usage["search_units"]) is int

@@ -1,8 +1,11 @@
-"""The fake provider API works with the real cohere, zeroentropy and openai SDKs."""
+"""What the suite relies on in the fake API server and the loopback guard.
+
+The wire formats and scripted faults are exercised through the real SDKs by every provider test;
+here: the scoring rule behind ``expected_order``, concurrency, reset, routing, close, and the guard.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import socket
@@ -12,44 +15,32 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import cohere
-import httpx
 import openai
 import pytest
 import zeroentropy
 
 from tests.support.fake_api import (
+    DOCS,
+    QUERY,
     FakeApiServer,
     Fault,
+    expected_order,
     install_loopback_guard,
     is_loopback_host,
     start_fake_api,
     word_overlap,
 )
 
-DOCS = ["the cat sat on the mat", "dogs bark loudly", "a cat and a dog", "nothing relevant here"]
-QUERY = "cat on mat"
 MSGS: Any = [{"role": "user", "content": "x"}]
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeApiServer]:
-    """One server for the module."""
-    server = start_fake_api()
-    yield server
-    server.close()
-
-
 _OPEN: list[Callable[[], None]] = []  # close() of every sync client a test made
 
 
 @pytest.fixture
-def server(api: FakeApiServer) -> Iterator[FakeApiServer]:
-    """The module server, reset around each test; SDK clients made by the helpers are closed after it."""
-    api.reset()
-    yield api
+def server(server: FakeApiServer) -> Iterator[FakeApiServer]:
+    """The reset fake server; SDK clients made by the helpers are closed after the test."""
+    yield server
     while _OPEN:
         _OPEN.pop()()
-    api.reset()
 
 
 def _opts(kw: dict[str, Any]) -> dict[str, Any]:
@@ -77,224 +68,19 @@ def oa(server: FakeApiServer, **kw: Any) -> openai.OpenAI:
     return client
 
 
-def expected_order(docs: list[str] = DOCS, query: str = QUERY) -> list[int]:
-    return sorted(range(len(docs)), key=lambda i: -word_overlap(query, docs[i]))
-
-
-# ---- happy paths ----------------------------------------------------------------------------------
-def test_word_overlap_rule() -> None:
+# ---- the rule behind expected_order ---------------------------------------------------------------
+def test_word_overlap_rule_and_the_ranking_it_gives(server: FakeApiServer) -> None:
     assert word_overlap("Cat on MAT", "the cat sat on the mat") == 1.0
     assert word_overlap("cat on mat", "a cat and a dog") == pytest.approx(1 / 3)
     assert word_overlap("", "anything") == 0.0
-
-
-def test_cohere_rerank(server: FakeApiServer) -> None:
-    res = co(server).rerank(model="rerank-v3.5", query=QUERY, documents=DOCS, top_n=2)
-    assert [r.index for r in res.results] == expected_order()[:2]
-    assert res.results[0].relevance_score == 1.0
-    assert res.meta is not None and res.meta.billed_units is not None
-    assert res.meta.billed_units.search_units == 1
-    (rec,) = server.requests_for("cohere")
-    assert (rec.method, rec.path) == ("POST", "/v2/rerank")
-    assert rec.body == {"model": "rerank-v3.5", "query": QUERY, "documents": DOCS, "top_n": 2}
-    assert rec.headers["authorization"] == "Bearer k" == rec.headers["AUTHORIZATION"]
-    assert "Authorization" in rec.headers
-
-
-def test_zeroentropy_rerank(server: FakeApiServer) -> None:
-    res = ze(server).models.rerank(model="zerank-2", query=QUERY, documents=DOCS, latency="fast")
+    res = co(server).rerank(model="rerank-v3.5", query=QUERY, documents=DOCS)
     assert [r.index for r in res.results] == expected_order()
-    scores = [r.relevance_score for r in res.results]
-    assert scores == sorted(scores, reverse=True)
-    assert res.actual_latency_mode == "fast" and res.total_bytes > 0
-    (rec,) = server.requests_for("zeroentropy")
-    assert rec.path == "/models/rerank"
-    assert rec.body == {"documents": DOCS, "model": "zerank-2", "query": QUERY, "latency": "fast"}
-    assert rec.headers.get("Authorization") == "Bearer k"
-
-
-def test_zeroentropy_v1_path_and_top_n(server: FakeApiServer) -> None:
-    client = ze(server, base_url=server.url + "/v1")
-    res = client.models.rerank(model="zerank-2", query=QUERY, documents=DOCS, top_n=1)
-    assert [r.index for r in res.results] == [0]
-    assert server.requests_for("zeroentropy")[0].path == "/v1/models/rerank"
-
-
-def test_custom_score_fn(server: FakeApiServer) -> None:
-    server.score_fn = lambda q, d: len(d) / 100
-    res = co(server).rerank(model="m", query="q", documents=["aa", "aaaa", "a"])
-    assert [r.index for r in res.results] == [1, 0, 2]
-    assert res.results[0].relevance_score == pytest.approx(0.04)
-
-
-def test_openai_default_handler(server: FakeApiServer) -> None:
-    msgs: Any = [{"role": "user", "content": "rate this"}]
-    res = oa(server).chat.completions.create(model="gpt-x", messages=msgs, temperature=0)
-    assert res.choices[0].message.content == "0.5"
-    assert res.model == "gpt-x" and res.usage is not None and res.usage.prompt_tokens == 2
-    (rec,) = server.requests_for("openai")
-    assert rec.path == "/v1/chat/completions"
-    assert rec.body["messages"] == msgs and rec.body["temperature"] == 0
-    assert rec.headers["Authorization"] == "Bearer k"
-
-
-def test_openai_custom_handler_with_logprobs(server: FakeApiServer) -> None:
-    seen: list[dict[str, Any]] = []
-
-    def handler(req: dict[str, Any]) -> dict[str, Any]:
-        seen.append(req)
-        top = [{"token": "Yes", "logprob": -0.1}, {"token": "No", "logprob": -2.4}]
-        return {
-            "content": "Yes",
-            "logprobs": [{"token": "Yes", "logprob": -0.1, "top_logprobs": top}],
-            "usage": {"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8},
-        }
-
-    server.chat_handler = handler
-    res = oa(server).chat.completions.create(
-        model="m",
-        messages=[{"role": "user", "content": "relevant?"}],
-        logprobs=True,
-        top_logprobs=2,
-        max_tokens=1,
-    )
-    choice = res.choices[0]
-    assert choice.message.content == "Yes" and choice.finish_reason == "stop"
-    assert choice.logprobs is not None and choice.logprobs.content is not None
-    tok = choice.logprobs.content[0]
-    assert tok.token == "Yes" and tok.logprob == -0.1
-    assert [(t.token, t.logprob) for t in tok.top_logprobs] == [("Yes", -0.1), ("No", -2.4)]
-    assert res.usage is not None and res.usage.total_tokens == 8
-    assert seen[0]["logprobs"] is True and seen[0]["top_logprobs"] == 2
-
-
-def test_openai_without_v1_prefix(server: FakeApiServer) -> None:
-    server.chat_handler = lambda req: "0.9"
-    client = oa(server, base_url=server.url)
-    res = client.chat.completions.create(model="m", messages=MSGS)
-    assert res.choices[0].message.content == "0.9"
-    assert server.requests_for("openai")[0].path == "/chat/completions"
-
-
-# ---- faults --------------------------------------------------------------------------------------
-def test_429_retry_after_ms_is_retried_fast(server: FakeApiServer) -> None:
-    for provider in ("cohere", "zeroentropy", "openai"):
-        server.script(provider, Fault(status=429, headers={"retry-after-ms": "1"}), Fault.rate_limited())
-    start = time.monotonic()
-    assert co(server, max_retries=2).rerank(model="m", query=QUERY, documents=DOCS).results
-    assert ze(server, max_retries=2).models.rerank(model="m", query=QUERY, documents=DOCS).results
-    res = oa(server, max_retries=2).chat.completions.create(model="m", messages=MSGS)
-    assert res.choices[0].message.content == "0.5"
-    assert time.monotonic() - start < 1.0
-    for provider in ("cohere", "zeroentropy", "openai"):
-        assert len(server.requests_for(provider)) == 3 and server.pending(provider) == 0
-
-
-def test_retry_after_seconds_header_is_sent(server: FakeApiServer) -> None:
-    server.script("cohere", Fault(status=429, headers={"Retry-After": "7"}))
-    with pytest.raises(cohere.TooManyRequestsError) as exc:
-        co(server).rerank(model="m", query="q", documents=["d"])
-    assert exc.value.status_code == 429
-    assert exc.value.headers is not None and exc.value.headers.get("retry-after") == "7"
-
-
-def test_500_without_retries_raises_sdk_errors(server: FakeApiServer) -> None:
-    for provider in ("cohere", "zeroentropy", "openai"):
-        server.script(provider, Fault(status=500))
-    with pytest.raises(cohere.InternalServerError):
-        co(server).rerank(model="m", query="q", documents=["d"])
-    with pytest.raises(zeroentropy.InternalServerError):
-        ze(server).models.rerank(model="m", query="q", documents=["d"])
-    with pytest.raises(openai.InternalServerError) as exc:
-        oa(server).chat.completions.create(model="m", messages=MSGS)
-    assert "scripted fault" in str(exc.value)
-    assert all(len(server.requests_for(p)) == 1 for p in ("cohere", "zeroentropy", "openai"))
-
-
-@pytest.mark.parametrize(
-    ("status", "co_err", "ze_err", "oa_err"),
-    [
-        (400, cohere.BadRequestError, zeroentropy.BadRequestError, openai.BadRequestError),
-        (401, cohere.UnauthorizedError, zeroentropy.AuthenticationError, openai.AuthenticationError),
-        (503, cohere.ServiceUnavailableError, zeroentropy.InternalServerError, openai.InternalServerError),
-    ],
-)
-def test_error_statuses(
-    server: FakeApiServer,
-    status: int,
-    co_err: type[Exception],
-    ze_err: type[Exception],
-    oa_err: type[Exception],
-) -> None:
-    for provider in ("cohere", "zeroentropy", "openai"):
-        server.script(provider, Fault(status=status))
-    with pytest.raises(co_err):
-        co(server).rerank(model="m", query="q", documents=["d"])
-    with pytest.raises(ze_err):
-        ze(server).models.rerank(model="m", query="q", documents=["d"])
-    with pytest.raises(oa_err):
-        oa(server).chat.completions.create(model="m", messages=MSGS)
-
-
-@pytest.mark.parametrize("raw", [b"{not json", b""])
-def test_malformed_and_empty_bodies(server: FakeApiServer, raw: bytes) -> None:
-    """Cohere wraps bad JSON in ApiError; zeroentropy and openai let json.JSONDecodeError (ValueError) out."""
-    for provider in ("cohere", "zeroentropy", "openai"):
-        server.script(provider, Fault(raw=raw))
-    with pytest.raises(cohere.core.api_error.ApiError) as exc:
-        co(server).rerank(model="m", query="q", documents=["d"])
-    assert exc.value.status_code == 200
-    with pytest.raises(ValueError):
-        ze(server).models.rerank(model="m", query="q", documents=["d"])
-    with pytest.raises(ValueError):
-        oa(server).chat.completions.create(model="m", messages=MSGS)
-
-
-def test_mutations(server: FakeApiServer) -> None:
-    def drop_scores(resp: dict[str, Any]) -> None:
-        for r in resp["results"]:
-            r["relevance_score"] = None
-
-    server.script(
-        "cohere",
-        Fault(mutate=drop_scores),
-        Fault(mutate=lambda r: {**r, "results": [{"index": 0, "relevance_score": 0.1}] * 2}),
-        Fault(mutate=lambda r: {**r, "results": [{"index": 99, "relevance_score": 0.1}]}),
-    )
-    client = co(server)
-    assert [r.relevance_score for r in client.rerank(model="m", query="q", documents=["d", "e"]).results] == [
-        None,
-        None,
+    assert [r.relevance_score for r in res.results] == [
+        word_overlap(QUERY, DOCS[i]) for i in expected_order()
     ]
-    assert [r.index for r in client.rerank(model="m", query="q", documents=["d", "e"]).results] == [0, 0]
-    assert [r.index for r in client.rerank(model="m", query="q", documents=["d", "e"]).results] == [99]
-    server.script("zeroentropy", Fault(mutate=lambda r: {**r, "results": r["results"][:1]}))
-    assert len(ze(server).models.rerank(model="m", query=QUERY, documents=DOCS).results) == 1
 
 
-def test_custom_body_and_close_connection(server: FakeApiServer) -> None:
-    server.script("cohere", Fault(body={"id": "x", "results": []}), Fault(close=True))
-    assert co(server).rerank(model="m", query="q", documents=["d"]).results == []
-    with pytest.raises(httpx.RemoteProtocolError):
-        co(server).rerank(model="m", query="q", documents=["d"])
-    server.script("openai", Fault(close=True))
-    with pytest.raises(openai.APIConnectionError):
-        oa(server).chat.completions.create(model="m", messages=MSGS)
-
-
-def test_delay_beyond_timeout(server: FakeApiServer) -> None:
-    for provider in ("cohere", "zeroentropy", "openai"):
-        server.script(provider, Fault(delay=1.0))
-    with pytest.raises(httpx.TimeoutException):
-        co(server, timeout=0.2).rerank(model="m", query="q", documents=["d"])
-    with pytest.raises(zeroentropy.APITimeoutError):
-        ze(server, timeout=0.2).models.rerank(model="m", query="q", documents=["d"])
-    with pytest.raises(openai.APITimeoutError):
-        oa(server, timeout=0.2).chat.completions.create(model="m", messages=MSGS)
-    # The server keeps answering after clients gave up.
-    assert co(server).rerank(model="m", query="q", documents=["d"]).results
-
-
+# ---- behaviour the fixtures and timing tests rely on ----------------------------------------------
 def test_latency_does_not_serialize_requests(server: FakeApiServer) -> None:
     server.latency["cohere"] = 0.3
     client = co(server)
@@ -315,6 +101,18 @@ def test_latency_does_not_serialize_requests(server: FakeApiServer) -> None:
     assert not errors
     assert time.monotonic() - start < 1.2  # six 0.3 s calls in parallel, not 1.8 s in series
     assert len(server.requests_for("cohere")) == 6
+
+
+def test_reset_clears_everything(server: FakeApiServer) -> None:
+    server.script("cohere", Fault(status=500))
+    server.latency["openai"] = 1.0
+    server.chat_handler = lambda req: "1"
+    server.score_fn = lambda q, d: 0.0
+    server.reset()
+    assert server.pending("cohere") == 0 and not server.latency and not server.requests
+    res = oa(server).chat.completions.create(model="m", messages=MSGS)
+    assert res.choices[0].message.content == "0.5"
+    assert ze(server).models.rerank(model="m", query=QUERY, documents=DOCS).results[0].relevance_score == 1.0
 
 
 def test_bad_request_and_unknown_route(server: FakeApiServer) -> None:
@@ -341,57 +139,6 @@ def test_context_manager_and_double_close() -> None:
         assert other.url != "" and co(other).rerank(model="m", query="q", documents=["d"]).results
     other.close()
     FakeApiServer().close()  # never started: must not hang
-
-
-def test_reset_clears_everything(server: FakeApiServer) -> None:
-    server.script("cohere", Fault(status=500))
-    server.latency["openai"] = 1.0
-    server.chat_handler = lambda req: "1"
-    server.score_fn = lambda q, d: 0.0
-    server.reset()
-    assert server.pending("cohere") == 0 and not server.latency and not server.requests
-    res = oa(server).chat.completions.create(model="m", messages=MSGS)
-    assert res.choices[0].message.content == "0.5"
-
-
-# ---- async clients -------------------------------------------------------------------------------
-def test_async_clients(server: FakeApiServer) -> None:
-    server.latency["cohere"] = 0.2
-    server.latency["zeroentropy"] = 0.2
-    server.script("openai", Fault.rate_limited())
-
-    async def main() -> tuple[Any, Any, Any]:
-        async with (
-            cohere.AsyncClientV2(api_key="k", base_url=server.url, timeout=5, max_retries=0) as c,
-            zeroentropy.AsyncZeroEntropy(api_key="k", base_url=server.url, timeout=5, max_retries=0) as z,
-            openai.AsyncOpenAI(api_key="k", base_url=server.url + "/v1", timeout=5, max_retries=1) as o,
-        ):
-            return await asyncio.gather(
-                c.rerank(model="m", query=QUERY, documents=DOCS, top_n=3),
-                z.models.rerank(model="m", query=QUERY, documents=DOCS),
-                o.chat.completions.create(model="m", messages=MSGS),
-            )
-
-    start = time.monotonic()
-    co_res, ze_res, oa_res = asyncio.run(main())
-    assert time.monotonic() - start < 1.5
-    assert [r.index for r in co_res.results] == expected_order()[:3]
-    assert [r.index for r in ze_res.results] == expected_order()
-    assert oa_res.choices[0].message.content == "0.5"
-    assert len(server.requests_for("openai")) == 2
-
-
-def test_async_timeout(server: FakeApiServer) -> None:
-    server.script("zeroentropy", Fault(delay=1.0))
-
-    async def main() -> None:
-        async with zeroentropy.AsyncZeroEntropy(
-            api_key="k", base_url=server.url, timeout=0.2, max_retries=0
-        ) as z:
-            await z.models.rerank(model="m", query="q", documents=["d"])
-
-    with pytest.raises(zeroentropy.APITimeoutError):
-        asyncio.run(main())
 
 
 # ---- loopback guard ------------------------------------------------------------------------------

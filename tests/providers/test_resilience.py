@@ -17,25 +17,16 @@ from typing import Any
 import pytest
 
 from core.errors import ProviderError
-from core.providers.hosted.base import error_message, retry_after_seconds, scores_from_results
+from core.providers.hosted.responses import (
+    error_message,
+    retry_after_seconds,
+    scores_from_results,
+    usage_counts,
+)
 from core.registry import create_reranker
 from core.results import RerankedDocuments
-from tests.support.fake_api import FakeApiServer, Fault
-from tests.support.hosted_support import (
-    DOCS,
-    FAST,
-    HOSTED,
-    QUERY,
-    WIRE,
-    closed_port,
-    expected_order,
-    hosted,
-)
-
-
-@pytest.fixture(params=HOSTED)
-def provider(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+from tests.support.fake_api import DOCS, QUERY, FakeApiServer, Fault, expected_order
+from tests.support.hosted_support import FAST, WIRE, hosted
 
 
 def ranked(out: RerankedDocuments) -> list[str]:
@@ -121,8 +112,10 @@ def test_connection_dropped_then_success(server: FakeApiServer, provider: str) -
 
 
 @pytest.mark.parametrize("use_async", [False, True])
-def test_refused_connection_is_retried_then_falls_back(provider: str, use_async: bool) -> None:
-    reranker = hosted(provider, f"http://127.0.0.1:{closed_port()}", max_retries=2)
+def test_refused_connection_is_retried_then_falls_back(
+    provider: str, use_async: bool, refused_url: str
+) -> None:
+    reranker = hosted(provider, refused_url, max_retries=2)
     calls: list[int] = []
     send = reranker._arequest if use_async else reranker._request
 
@@ -335,6 +328,12 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds({"Retry-After": "soon"}) is None
     assert retry_after_seconds({"Retry-After": "-4"}) == 0.0
     assert retry_after_seconds(None) is None
+
+
+def test_usage_counts_are_ints_unless_fractional() -> None:
+    usage = usage_counts(units=2.0, tokens=7, share=0.5, flag=True, word="3", missing=None, bad=float("nan"))
+    assert usage == {"units": 2, "tokens": 7, "share": 0.5}
+    assert (type(usage["units"]), type(usage["tokens"]), type(usage["share"])) == (int, int, float)
 
 
 def test_error_message_finds_the_providers_words() -> None:

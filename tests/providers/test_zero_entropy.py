@@ -8,15 +8,8 @@ import zeroentropy
 from core.errors import ConfigError, ProviderError
 from core.providers.hosted.zero_entropy import KNOWN_MODELS, ZeroEntropyReranker, ZeroEntropyRerankerConfig
 from core.registry import create_reranker
-from tests.support.fake_api import FakeApiServer, Fault, word_overlap
-from tests.support.hosted_support import DOCS, QUERY, expected_order, hosted
-
-
-@pytest.fixture
-def no_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for var in ("ZEROENTROPY_API_KEY", "ZERO_ENTROPY_API_KEY", "ZEROENTROPY_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return monkeypatch
+from tests.support.fake_api import DOCS, QUERY, FakeApiServer, Fault, expected_order, word_overlap
+from tests.support.hosted_support import hosted
 
 
 def test_request_body_headers_ranking_and_usage(server: FakeApiServer) -> None:
@@ -52,15 +45,15 @@ async def test_async_uses_the_async_sdk_client(server: FakeApiServer) -> None:
     assert [d["text"] for d in out] == [DOCS[i] for i in expected_order()[:2]]
     assert isinstance(reranker.aclient(), zeroentropy.AsyncZeroEntropy)
     assert isinstance(reranker.client(), zeroentropy.ZeroEntropy)
-    assert server.requests_for("zeroentropy")[0].body["top_n"] == 2
+    assert "top_n" not in server.requests_for("zeroentropy")[0].body
 
 
-def test_top_n_sent_only_when_it_cuts_the_list(server: FakeApiServer) -> None:
+def test_top_k_is_applied_here_and_never_sent_as_top_n(server: FakeApiServer) -> None:
     reranker = hosted("zero_entropy", server)
     out = reranker.rerank(QUERY, DOCS, top_k=1)
     assert [d["text"] for d in out] == [DOCS[expected_order()[0]]]
     reranker.rerank(QUERY, DOCS, top_k=1, score_threshold=0.5)
-    assert [r.body.get("top_n") for r in server.requests_for("zeroentropy")] == [1, None]
+    assert all("top_n" not in r.body for r in server.requests_for("zeroentropy"))
 
 
 def test_key_from_config_then_sdk_env_then_mem0_env(
@@ -114,3 +107,9 @@ def test_rate_limit_error_carries_status_message_and_retry_after(server: FakeApi
     err = info.value
     assert (err.provider, err.status, err.retryable, err.message) == ("zero_entropy", 429, True, "slow down")
     assert err.retry_after == pytest.approx(0.005)
+
+
+def test_usage_counts_are_ints(server: FakeApiServer) -> None:
+    out = hosted("zero_entropy", server).rerank(QUERY, DOCS)
+    assert set(out.usage) == {"total_tokens", "total_bytes"}
+    assert all(type(value) is int for value in out.usage.values())

@@ -13,7 +13,6 @@ from core.base import BaseReranker
 from core.config import RerankerConfig
 from core.normalize import ScoreScale
 from core.providers.sentence_transformer import SentenceTransformerReranker
-from core.registry import register_provider
 from tests.support.fake_api import FakeApiServer, word_overlap
 from tests.support.hosted_support import FAST
 
@@ -80,8 +79,8 @@ class OutageReranker(BaseReranker):
         raise ConnectionError("provider is down")
 
 
-register_provider(PLUGIN, KeywordReranker)
-register_provider(OUTAGE, OutageReranker)
+#: The test plugins by the name they are registered under (``tests/integrations/conftest.py``).
+PLUGINS: dict[str, type[BaseReranker]] = {PLUGIN: KeywordReranker, OUTAGE: OutageReranker}
 
 
 def spec_for(kind: str, cross_encoder: Path, server: FakeApiServer) -> dict[str, Any]:
@@ -99,22 +98,6 @@ def spec_for(kind: str, cross_encoder: Path, server: FakeApiServer) -> dict[str,
     if kind in API_KINDS:
         return {"provider": kind, "config": {"api_key": "k", "base_url": server.url, **FAST}}
     raise ValueError(f"unknown provider kind {kind!r}")
-
-
-def corpus_judge(body: dict[str, Any]) -> str:
-    """Fake chat answer: the word overlap of QUERY with the one corpus text the prompt holds.
-
-    Reads no prompt format, only which corpus text appears in the messages.
-    """
-    prompt = " ".join(str(m.get("content", "")) for m in body["messages"] if isinstance(m, dict))
-    found = [text for _, text, _ in CORPUS if text in prompt]
-    return f"{word_overlap(QUERY, found[0]):.4f}" if len(found) == 1 else "0"
-
-
-def fake_api(server: FakeApiServer) -> FakeApiServer:
-    """The fake server with the corpus judge answering chat calls."""
-    server.chat_handler = corpus_judge
-    return server
 
 
 def minilm() -> Any:

@@ -44,6 +44,16 @@ def word_overlap(query: str, doc: str) -> float:
     return len(q & _words(doc)) / len(q) if q else 0.0
 
 
+#: The sample request the hosted and LLM tests send.
+QUERY = "cat on mat"
+DOCS = ["the cat sat on the mat", "dogs bark loudly", "a cat and a dog", "nothing relevant here"]
+
+
+def expected_order(docs: list[str] = DOCS, query: str = QUERY) -> list[int]:
+    """Input positions best first, by the fake server's scoring rule (stable on ties)."""
+    return sorted(range(len(docs)), key=lambda i: -word_overlap(query, docs[i]))
+
+
 def default_chat_handler(request: dict[str, Any]) -> dict[str, Any] | str:
     """Default chat answer: the string ``"0.5"``."""
     return "0.5"

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from core.base import BaseReranker
 from core.normalize import ScoreScale
-
-
-def overlap(query: str, text: str) -> float:
-    """Share of query words that appear in text."""
-    q = set(re.findall(r"\w+", query.lower()))
-    d = set(re.findall(r"\w+", text.lower()))
-    return len(q & d) / len(q) if q else 0.0
+from tests.support.fake_api import word_overlap
 
 
 class OverlapReranker(BaseReranker):
-    """Scores by word overlap; counts its calls."""
+    """Scores by word overlap (the fake server's rule); counts its calls."""
 
     provider: ClassVar[str] = "overlap"
     score_scale: ClassVar[ScoreScale] = "probability"
@@ -29,11 +22,11 @@ class OverlapReranker(BaseReranker):
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         self.calls += 1
-        return [overlap(query, t) for t in texts]
+        return [word_overlap(query, t) for t in texts]
 
 
 class FailingReranker(BaseReranker):
-    """Always raises, like a provider in an outage."""
+    """Always raises, like a provider in an outage; counts its calls."""
 
     provider: ClassVar[str] = "failing"
 
@@ -57,3 +50,19 @@ class BrokenOutputReranker(BaseReranker):
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         return self.output  # type: ignore[return-value]
+
+
+class ScriptedReranker(BaseReranker):
+    """Scores each text by the first keyword of ``scores`` it contains (0 for none); records its calls."""
+
+    provider: ClassVar[str] = "scripted"
+    score_scale: ClassVar[ScoreScale] = "unit"
+
+    def __init__(self, scores: Mapping[str, float], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.scores = dict(scores)
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def score(self, query: str, texts: Sequence[str]) -> list[float]:
+        self.calls.append((query, list(texts)))
+        return [next((s for word, s in self.scores.items() if word in t), 0.0) for t in texts]

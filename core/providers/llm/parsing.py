@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _END = r"(?!\w)(?!\.\d)"  # not the start of a longer word, number or version string
-_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.IGNORECASE | re.DOTALL)
+#: A reasoning block (``<think>...</think>``, or unclosed to the end), which is never the answer.
+THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|$)", re.IGNORECASE | re.DOTALL)
 _FENCE = re.compile(r"```[a-zA-Z]*")
 _JSON_SCORE = re.compile(
     r"[\"']?(?:relevance_score|relevance|score|rating)[\"']?\s*:\s*[\"']?(" + _NUMBER + r")", re.IGNORECASE
@@ -67,9 +68,14 @@ def _on_scale(value: float | None, top: float, what: str) -> ParsedScore:
     return ParsedScore(value / top)
 
 
+def without_reasoning(text: str) -> str:
+    """``text`` with its reasoning blocks (``<think>...</think>``) blanked out."""
+    return THINK_BLOCK.sub(" ", text)
+
+
 def _clean(text: str) -> str:
-    """Drop reasoning blocks (``<think>...</think>``) and code fences."""
-    return _FENCE.sub(" ", _THINK.sub(" ", text)).strip()
+    """Drop reasoning blocks and code fences."""
+    return _FENCE.sub(" ", without_reasoning(text)).strip()
 
 
 def _json_score(text: str, score_max: float) -> ParsedScore | None:

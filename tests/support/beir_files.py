@@ -1,14 +1,10 @@
-"""Tiny BEIR folders and scripted rerankers for the evaluation and CLI tests."""
+"""Tiny BEIR folders and TREC run files for the evaluation and CLI tests."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
-
-from core.base import BaseReranker
-from core.normalize import ScoreScale
 
 CORPUS = {
     "d1": ("Paris", "Paris is the capital and largest city of France."),
@@ -55,28 +51,3 @@ def write_trec_run(path: Path, run: Mapping[str, Sequence[str]]) -> Path:
             for rank, doc in enumerate(docs, 1):
                 out.write(f"{qid} Q0 {doc} {rank} {10.0 - rank} first\n")
     return path
-
-
-class ScriptedReranker(BaseReranker):
-    """Scores each text by the first keyword of ``scores`` it contains (0 for none); counts calls."""
-
-    provider: ClassVar[str] = "scripted"
-    score_scale: ClassVar[ScoreScale] = "unit"
-
-    def __init__(self, scores: Mapping[str, float], **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.scores = dict(scores)
-        self.calls: list[tuple[str, list[str]]] = []
-
-    def score(self, query: str, texts: Sequence[str]) -> list[float]:
-        self.calls.append((query, list(texts)))
-        return [next((s for word, s in self.scores.items() if word in t), 0.0) for t in texts]
-
-
-class DownReranker(BaseReranker):
-    """Always fails, like a provider in an outage."""
-
-    provider: ClassVar[str] = "down"
-
-    def score(self, query: str, texts: Sequence[str]) -> list[float]:
-        raise ConnectionError("provider is down")
