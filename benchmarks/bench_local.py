@@ -82,10 +82,10 @@ def is_ours(name: str) -> bool:
 class Worker:
     """One system in its own process (see worker.py for the protocol)."""
 
-    def __init__(self, name: str, model: Path) -> None:
-        venv = SYSTEMS[name]
+    def __init__(self, name: str, model: Path, env_overrides: dict[str, str] | None = None) -> None:
+        venv = SYSTEMS.get(name, "main")
         python = sys.executable if venv == "main" else str(VENVS / venv / "bin" / "python")
-        env = dict(os.environ)
+        env = dict(os.environ) | (env_overrides or {})
         if venv != "main":
             env.pop("PYTHONPATH", None)
         self.name = name

@@ -139,6 +139,8 @@ def build(name: str, model: Path, peers: Path) -> System:
     """The system called ``name`` (see ``bench_local.SYSTEMS``), loaded."""
     if name in OURS:
         return ours(model, OURS[name])
+    if name.startswith("rerank-layer {"):  # a configuration given inline: "rerank-layer {json}"
+        return ours(model, json.loads(name.removeprefix("rerank-layer ")))
     builders: dict[str, Callable[[], System]] = {
         "ST ONNX int8 (avx512_vnni)": lambda: st_cross_encoder(
             peers / "st-onnx", "onnx", "onnx/model_qint8_avx512_vnni.onnx"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import platform
 from pathlib import Path
 
@@ -24,9 +25,17 @@ BACKEND_PACKAGES = {
 }
 
 
+#: Environment variable that replaces the detected CPU flags (space-separated), e.g. to emulate an
+#: AVX2-only CPU together with ``ONEDNN_MAX_CPU_ISA=AVX2`` (benchmarks/bench_cpu_features.py).
+CPU_FLAGS_ENV = "RERANK_LAYER_CPU_FLAGS"
+
+
 @functools.cache
 def cpu_flags() -> frozenset[str]:
     """This CPU's feature flags (``/proc/cpuinfo``; empty where it cannot be read)."""
+    override = os.environ.get(CPU_FLAGS_ENV)
+    if override is not None:
+        return frozenset(override.split())
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -46,7 +55,7 @@ def cpu_has_native_bf16() -> bool:
     """
     if cpu_flags() & BF16_FLAGS:
         return True
-    if platform.system() == "Linux":
+    if platform.system() == "Linux" or CPU_FLAGS_ENV in os.environ:
         return False  # the flags above are complete there; no need to import torch to ask
     torch = require("torch", extra="local", provider=LOCAL)
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
