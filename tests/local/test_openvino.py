@@ -196,3 +196,16 @@ def test_auto_backend_prefers_openvino_for_cross_encoders_on_the_cpu(monkeypatch
     monkeypatch.setattr(precision, "installed", lambda backend: backend == "onnx")  # no openvino extra
     assert precision.resolve_backend("auto", "cpu", "auto", "cross_encoder") == "torch"
     assert precision.resolve_backend("auto", "cpu", "int8", "cross_encoder") == "onnx"
+
+
+def test_cpu_flags_can_be_overridden_to_emulate_an_older_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(precision.CPU_FLAGS_ENV, "avx2 fma")
+    precision.cpu_flags.cache_clear()
+    precision.cpu_has_native_bf16.cache_clear()
+    try:
+        assert precision.cpu_flags() == {"avx2", "fma"} and not precision.cpu_has_native_bf16()
+        assert precision.resolve_precision("auto", "cpu", "torch") == "float32"
+    finally:
+        monkeypatch.delenv(precision.CPU_FLAGS_ENV)
+        precision.cpu_flags.cache_clear()
+        precision.cpu_has_native_bf16.cache_clear()
