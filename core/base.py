@@ -15,7 +15,14 @@ from core.config import RerankerConfig
 from core.errors import ConfigError, InvalidInputError, MissingDependencyError, ProviderError, RerankError
 from core.normalize import ScoreScale, to_unit_interval
 from core.results import RankedItem, Ranking, RerankedDocuments, Scores
-from core.text import extract_texts, validate_documents, validate_query, validate_texts, validate_top_k
+from core.text import (
+    extract_texts,
+    validate_documents,
+    validate_query,
+    validate_score_threshold,
+    validate_texts,
+    validate_top_k,
+)
 
 logger = logging.getLogger("rerank_layer")
 
@@ -129,7 +136,7 @@ class BaseReranker(ABC):
 
     # --- Mem0's dict contract -------------------------------------------------------------
     def _texts_of(self, documents: object) -> list[str]:
-        return extract_texts(validate_documents(documents), self.config.text_key)
+        return extract_texts(validate_documents(documents), self.config.text_key, owner=self)
 
     def _unranked(
         self, query: str, documents: Sequence[dict[str, Any] | str], top_k: int | None
@@ -219,6 +226,7 @@ class RankCall:
         score_threshold: float | None,
     ) -> None:
         validate_query(query)
+        validate_score_threshold(score_threshold)
         self.owner = owner
         self.texts = validate_texts(texts)
         requested = validate_top_k(top_k)

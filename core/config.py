@@ -1,4 +1,10 @@
-"""Pydantic configuration shared by every reranker."""
+"""Pydantic configuration shared by every reranker.
+
+Configs are frozen: a reranker sets up its model, clients and caches from its config once, so a
+setting changed afterwards could not take effect. Assigning a field raises :class:`ConfigError`;
+build a new reranker instead (``create_reranker(spec)``, or ``type(r)(r.config, model=...)``).
+API keys follow :mod:`core.secrets`: SecretStr at any depth, masked in dumps, never pickled.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +13,39 @@ from typing import Any, Literal, get_args
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import ConfigError
+from core.secrets import SecretSafeModel, protect
 
 OnError = Literal["fail_open", "raise"]
 
 
-class RerankerConfig(BaseModel):
+class RerankerConfig(SecretSafeModel):
     """Fields every provider understands; providers subclass this with their own."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, protected_namespaces=())
 
     model: str | None = Field(default=None, description="Model name or local path.")
-    top_k: int | None = Field(default=None, ge=0, description="Keep at most this many documents.")
+    top_k: int | None = Field(
+        default=None, ge=0, strict=True, description="Keep at most this many documents."
+    )
     score_threshold: float | None = Field(
-        default=None, description="Drop documents whose rerank_score is below this value."
+        default=None,
+        strict=True,
+        allow_inf_nan=False,
+        description="Drop documents whose rerank_score is below this value (a finite number).",
     )
     normalize: bool = Field(
         default=True, description="Map scores to [0, 1] with the provider's documented rule."
     )
     text_key: str | None = Field(
-        default=None, description="Dict key holding the text; default: memory, text, content, str(doc)."
+        default=None,
+        description="Dict key holding the text; default: memory, text, content, page_content, str(doc).",
     )
     on_error: OnError = Field(
         default="fail_open",
         description="fail_open keeps the input order and flags each item; raise raises ProviderError.",
     )
     max_concurrency: int = Field(
-        default=4, ge=1, description="Queries reranked at once by rerank_many / arerank_many."
+        default=4, ge=1, strict=True, description="Queries reranked at once by rerank_many / arerank_many."
     )
 
     @model_validator(mode="before")
@@ -48,9 +61,23 @@ class RerankerConfig(BaseModel):
                 )
         return data
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):  # a subclass's private state (pydantic PrivateAttr), not a setting
+            super().__setattr__(name, value)
+            return
+        raise ConfigError(
+            f"{type(self).__name__} is frozen: {name!r} cannot change after the reranker is built (its "
+            f"model, clients and caches come from the config). Build a new reranker instead: "
+            f"create_reranker(spec) or type(reranker)(reranker.config, {name}=...)"
+        )
+
     @classmethod
     def build(cls, data: RerankerConfig | dict[str, Any] | None = None, **overrides: Any) -> RerankerConfig:
-        """Validate ``data`` (a dict, a config or None) plus keyword overrides into this class."""
+        """Validate ``data`` (a dict, a config or None) plus keyword overrides into this class.
+
+        A ConfigError names each bad field; it chains no pydantic error (whose ``input`` would hold
+        the raw values, API keys included).
+        """
         if isinstance(data, cls) and not overrides:
             return data
         if isinstance(data, RerankerConfig):
@@ -63,9 +90,10 @@ class RerankerConfig(BaseModel):
             raise ConfigError(f"config must be a dict or {cls.__name__}, got {type(data).__name__}")
         raw.update(overrides)
         try:
-            return cls.model_validate(raw)
+            return cls.model_validate(protect(raw))
         except ValidationError as exc:
-            raise ConfigError(f"invalid {cls.__name__}: {_describe(exc)}") from exc
+            message = f"invalid {cls.__name__}: {_describe(exc)}"
+        raise ConfigError(message)  # outside the except block: no __context__ to the ValidationError
 
 
 def _aliases(cls: type[BaseModel]) -> dict[str, str]:
@@ -99,7 +127,7 @@ def _resolve_aliases(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, An
 
 def _describe(exc: ValidationError) -> str:
     parts = []
-    for err in exc.errors():
+    for err in exc.errors(include_input=False, include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "config"
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)

@@ -7,7 +7,11 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from core.base import BaseReranker
+from core.config import RerankerConfig
 from core.errors import ConfigError
+from core.normalize import SCALE_RULES
+from core.secrets import MASKED_SECRET as MASKED_SECRET  # re-exported: how a dumped key reads
+from core.secrets import masked
 from core.specs import Spec, parse_spec
 
 #: Entry-point group third-party packages use to add providers.
@@ -37,9 +41,6 @@ _registered: dict[str, type[BaseReranker] | str] = {}
 
 SPEC_KEYS = ("provider", "config", "fallbacks")
 
-#: How ``reranker_spec`` writes a secret (pydantic's SecretStr mask); ``create_reranker`` drops it.
-MASKED_SECRET = "**********"
-
 
 def _key(name: str) -> str:
     """The registry key of a provider name: case-insensitive, surrounding spaces ignored."""
@@ -47,8 +48,42 @@ def _key(name: str) -> str:
 
 
 def register_provider(name: str, reranker: type[BaseReranker] | str) -> None:
-    """Register a provider class (or a ``"module:Class"`` path) under ``name`` (case-insensitive)."""
+    """Register a provider class (or a ``"module:Class"`` path) under ``name`` (case-insensitive).
+
+    A class is checked now (a path when first used): see :func:`check_provider_class`.
+    """
+    if not isinstance(reranker, str):
+        check_provider_class(reranker, name)
     _registered[_key(name)] = reranker
+
+
+def check_provider_class(cls: object, name: str) -> type[BaseReranker]:
+    """``cls`` if it is a usable provider class, else a ConfigError saying what it lacks.
+
+    It must subclass BaseReranker, have a RerankerConfig subclass as ``config_class``, and
+    declare ``score_scale`` (or a ``scale`` property): the rule that maps its raw scores to
+    ``rerank_score`` is never guessed.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, BaseReranker)):
+        raise ConfigError(f"provider {name!r}: {cls!r} is not a BaseReranker subclass")
+    config_class = getattr(cls, "config_class", None)
+    if not (isinstance(config_class, type) and issubclass(config_class, RerankerConfig)):
+        raise ConfigError(
+            f"provider {name!r}: {cls.__name__}.config_class must be a RerankerConfig subclass "
+            f"(RerankerConfig itself if it has no settings of its own), got {config_class!r}"
+        )
+    own = [vars(k) for k in cls.__mro__ if issubclass(k, BaseReranker) and k is not BaseReranker]
+    if not any("score_scale" in attrs or "scale" in attrs for attrs in own):
+        raise ConfigError(
+            f"provider {name!r}: {cls.__name__} must declare score_scale, the scale of its raw scores "
+            f"({' | '.join(SCALE_RULES)}), so rerank_score is mapped to [0, 1] by the right rule"
+        )
+    if "scale" not in {k for attrs in own for k in attrs} and cls.score_scale not in SCALE_RULES:
+        raise ConfigError(
+            f"provider {name!r}: {cls.__name__}.score_scale is {cls.score_scale!r}; "
+            f"use one of {list(SCALE_RULES)}"
+        )
+    return cls
 
 
 def available_providers() -> list[str]:
@@ -58,14 +93,11 @@ def available_providers() -> list[str]:
     return sorted(names)
 
 
-def _load(target: type[BaseReranker] | str) -> type[BaseReranker]:
+def _load(target: type[BaseReranker] | str, name: str) -> type[BaseReranker]:
     if not isinstance(target, str):
-        return target
+        return check_provider_class(target, name)
     module_name, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
-    if not (isinstance(cls, type) and issubclass(cls, BaseReranker)):
-        raise ConfigError(f"{target} is not a BaseReranker subclass")
-    return cls
+    return check_provider_class(getattr(importlib.import_module(module_name), attr), name)
 
 
 def get_provider_class(name: str) -> type[BaseReranker]:
@@ -74,12 +106,12 @@ def get_provider_class(name: str) -> type[BaseReranker]:
         raise ConfigError(f"provider must be a non-empty string, got {name!r}")
     key = ALIASES.get(_key(name), _key(name))
     if key in _registered:
-        return _load(_registered[key])
+        return _load(_registered[key], name)
     if key in BUILTIN_PROVIDERS:
-        return _load(BUILTIN_PROVIDERS[key])
+        return _load(BUILTIN_PROVIDERS[key], name)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if _key(ep.name) == key:
-            return _load(ep.load())
+            return _load(ep.load(), name)
     hint = ""
     if "/" in name:
         hint = f" (a model id? write 'huggingface:{name}' or 'sentence_transformer:{name}')"
@@ -108,18 +140,18 @@ def create_reranker(spec: Spec | BaseReranker) -> BaseReranker:
     if not isinstance(fallbacks, list):
         raise ConfigError(f"'fallbacks' must be a list of specs, got {type(fallbacks).__name__}")
     cls = get_provider_class(spec["provider"])
-    config = {k: v for k, v in config.items() if v != MASKED_SECRET}  # a dumped key: use the env var
     return cls(config, fallbacks=[create_reranker(f) for f in fallbacks])
 
 
 def reranker_spec(reranker: BaseReranker) -> dict[str, Any]:
-    """The spec ``create_reranker`` rebuilds ``reranker`` from; secrets masked, never in clear text.
+    """The spec ``create_reranker`` rebuilds ``reranker`` from; every key masked (:mod:`core.secrets`).
 
-    A rebuilt API reranker reads its key from the provider's environment variables.
+    ``create_reranker`` drops a masked key, so a rebuilt API reranker reads its key from the
+    provider's environment variables.
     """
     spec: dict[str, Any] = {
         "provider": reranker.provider,
-        "config": reranker.config.model_dump(mode="json", exclude_unset=True),
+        "config": masked(reranker.config.model_dump(mode="json", exclude_unset=True)),
     }
     if reranker.fallbacks:
         spec["fallbacks"] = [reranker_spec(f) for f in reranker.fallbacks]

@@ -9,7 +9,7 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.cross_encoders import BaseCrossEncoder
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 from typing_extensions import TypedDict
 
 from core.base import ERROR_KEY, BaseReranker
@@ -46,13 +46,31 @@ class RerankCompressor(BaseDocumentCompressor, RunnableSerializable[RerankInput,
     and ``metadata["rerank_error"]`` says why.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", hide_input_in_errors=True)
 
     reranker: BaseReranker = Field(description="A core reranker, or its spec dict for create_reranker.")
     top_n: int | None = Field(default=3, ge=0, description="Keep at most this many documents; None: all.")
     score_threshold: float | None = Field(
         default=None, description="Drop documents whose relevance_score is below this value."
     )
+
+    def __init__(self, **data: Any) -> None:
+        # The reranker is built before pydantic validates, so a bad keyword's ValidationError lists the
+        # keywords given, never their values (an API key among them). The validator below still serves
+        # model_validate. (pydantic leaves it a plain classmethod; mypy sees its decorator proxy.)
+        try:
+            fields = type(self)._flat_keywords(data)  # type: ignore[operator]
+        except ValidationError:
+            raise
+        except ValueError as exc:
+            error = exc
+        else:
+            super().__init__(**fields)
+            return
+        raise ValidationError.from_exception_data(
+            type(self).__name__,
+            [{"type": "value_error", "loc": (), "input": sorted(data), "ctx": {"error": error}}],
+        )
 
     @model_validator(mode="before")
     @classmethod

@@ -32,6 +32,19 @@ def offline() -> Iterator[list[str]]:
     assert not attempts, f"the test tried to reach the network: {attempts}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def registered_test_plugins() -> Iterator[None]:
+    """The test plugins of tests/support/adapter_support.py, registered for every folder that names them."""
+    from core import registry
+    from tests.support.adapter_support import PLUGINS
+
+    for name, cls in PLUGINS.items():
+        registry.register_provider(name, cls)
+    yield
+    for name in PLUGINS:
+        registry._registered.pop(name, None)
+
+
 @pytest.fixture(scope="module")
 def api() -> Iterator[FakeApiServer]:
     """The local fake Cohere / ZeroEntropy / OpenAI server, one per test module."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.registry import create_reranker
+from core.results import RerankedDocuments
 
 DEMO_QUERY = "How do plants turn sunlight into energy?"
 
@@ -24,10 +25,10 @@ DEMO_DOCUMENTS: list[dict[str, Any]] = [
 DEMO_SPEC: dict[str, Any] = {"provider": "sentence_transformer", "config": {"model": "embedded"}}
 
 
-def run_demo(spec: dict[str, Any] | None = None, top_k: int | None = None) -> list[dict[str, Any]]:
-    """Rerank the demo candidates and return the reranked dicts."""
+def run_demo(spec: dict[str, Any] | None = None, top_k: int | None = None) -> RerankedDocuments:
+    """Rerank the demo candidates and return the reranked dicts (with the call's ``ranking``)."""
     reranker = create_reranker(spec or DEMO_SPEC)
-    return list(reranker.rerank(DEMO_QUERY, DEMO_DOCUMENTS, top_k=top_k))
+    return reranker.rerank(DEMO_QUERY, DEMO_DOCUMENTS, top_k=top_k)
 
 
 def format_table(rows: list[dict[str, Any]], text_width: int = 78) -> str:

@@ -1,4 +1,4 @@
-"""The ``rerank-layer`` command line: ``demo``, ``rerank`` and ``eval``."""
+"""The ``rerank-layer`` command line: ``demo``, ``rerank`` and ``eval``, with documented exit statuses."""
 
 from __future__ import annotations
 
@@ -9,9 +9,29 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.errors import RerankError
+from core.errors import ConfigError, InvalidInputError, RerankError
 
 Handler = Callable[[argparse.Namespace], int]
+
+#: Exit statuses of every sub-command (shown by ``--help``; see docs/safety.md).
+EXIT_OK = 0
+EXIT_RUNTIME_ERROR = 1
+EXIT_USAGE_ERROR = 2
+EXIT_FAILED_OPEN = 3
+
+EXIT_STATUSES = f"""exit status:
+  {EXIT_OK}  success: every call was reranked
+  {EXIT_RUNTIME_ERROR}  runtime error: a provider failed with on_error="raise", a missing optional package,
+     an I/O error, or an unexpected error
+  {EXIT_USAGE_ERROR}  usage error: bad arguments, reranker spec or config, a missing input file, or invalid
+     input (documents, BEIR folder, qrels, run file)
+  {EXIT_FAILED_OPEN}  failed open: the output was written, but reranking failed and the first-stage order
+     was kept (rerank, demo: the call; eval: at least one query)"""
+
+
+def _failed_open(command: str, error: str) -> int:
+    print(f"rerank-layer {command}: reranking failed, first-stage order kept: {error}", file=sys.stderr)
+    return EXIT_FAILED_OPEN
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -23,7 +43,7 @@ def _demo(args: argparse.Namespace) -> int:
     rows = run_demo(top_k=args.top_k)
     print("\nReranked (sentence_transformer, embedded all-MiniLM-L6-v2, offline):")
     print(format_table(rows))
-    return 0
+    return EXIT_OK if rows.error is None else _failed_open("demo", rows.error)
 
 
 def _spec(args: argparse.Namespace) -> dict[str, object]:
@@ -43,7 +63,7 @@ def _rerank(args: argparse.Namespace) -> int:
     documents = read_documents(text, args.input_format)
     rows = create_reranker(_spec(args)).rerank(args.query, documents, top_k=args.top_k)
     print(ranked_json(rows) if args.format == "json" else format_ranked_table(rows))
-    return 0
+    return EXIT_OK if rows.error is None else _failed_open("rerank", rows.error)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -79,7 +99,10 @@ def _eval(args: argparse.Namespace) -> int:
 
         print(f"wrote {write_html(report, args.html)}", file=sys.stderr)
     print(json.dumps(report.to_dict(per_query=False), indent=2) if args.json else report.format_table())
-    return 0
+    if report.failed:
+        first = next(iter(report.failed.values()))
+        return _failed_open("eval", f"{len(report.failed)} of {report.queries} queries; first: {first}")
+    return EXIT_OK
 
 
 def _add_reranker_options(parser: argparse.ArgumentParser) -> None:
@@ -101,15 +124,29 @@ def _add_reranker_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
+) -> argparse.ArgumentParser:
+    """A sub-command whose ``--help`` lists the exit statuses."""
+    return sub.add_parser(
+        name, help=help, epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     """The argument parser and the handler of each sub-command."""
-    parser = argparse.ArgumentParser(prog="rerank-layer", description="Second-stage reranking for retrieval.")
+    parser = argparse.ArgumentParser(
+        prog="rerank-layer",
+        description="Second-stage reranking for retrieval.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="rerank a small example offline with the embedded model")
+    demo = _command(sub, "demo", "rerank a small example offline with the embedded model")
     demo.add_argument("--top-k", type=int, default=None, help="keep only the best K documents")
 
-    rerank = sub.add_parser("rerank", help="rerank documents (a file or stdin) for one query")
+    rerank = _command(sub, "rerank", "rerank documents (a file or stdin) for one query")
     rerank.add_argument(
         "documents", nargs="?", help="JSON array, JSON lines or plain lines; '-' or none: stdin"
     )
@@ -124,7 +161,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     )
     _add_reranker_options(rerank)
 
-    ev = sub.add_parser("eval", help="measure NDCG/MRR/recall and latency before and after reranking")
+    ev = _command(sub, "eval", "measure NDCG/MRR/recall and latency before and after reranking")
     ev.add_argument("data", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     ev.add_argument("--run", help="first-stage TREC run file (default: BM25 top-100 built here)")
     ev.add_argument("--top-n", type=int, default=100, help="candidates reranked per query (default 100)")
@@ -164,9 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return handlers[args.command](args)
+    except (ConfigError, InvalidInputError, FileNotFoundError, IsADirectoryError) as exc:
+        print(f"rerank-layer {args.command}: usage error: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
     except (RerankError, OSError) as exc:
         print(f"rerank-layer {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_RUNTIME_ERROR
 
 
 if __name__ == "__main__":

@@ -24,6 +24,10 @@ class BeirDataset:
     corpus: dict[str, dict[str, str]]
     queries: dict[str, str]
     qrels: Qrels
+    #: The split the judgements are for (None when a qrels file was named instead).
+    split: str | None = None
+    #: The qrels file the judgements were read from.
+    qrels_file: str | None = None
 
     def document_text(self, doc_id: str) -> str:
         """The text a reranker sees: ``title + " " + text`` (just the text when there is no title)."""
@@ -100,15 +104,16 @@ def read_qrels(path: str | Path) -> Qrels:
 
 
 def find_qrels(folder: Path, split: str) -> Path:
-    """``qrels/<split>.tsv``, or the only TSV in ``qrels/``."""
+    """``qrels/<split>.tsv``; never another split's file (the error names the splits there are)."""
     wanted = folder / "qrels" / f"{split}.tsv"
     if wanted.is_file():
         return wanted
-    found = sorted((folder / "qrels").glob("*.tsv"))
-    if len(found) == 1:
-        return found[0]
-    names = [p.name for p in found]
-    raise InvalidInputError(f"{folder}: no qrels/{split}.tsv (split); qrels/ holds {names or 'no TSV file'}")
+    found = sorted(p.name for p in (folder / "qrels").glob("*.tsv"))
+    hint = f"; choose a split with --split ({', '.join(Path(n).stem for n in found)})" if found else ""
+    raise InvalidInputError(
+        f"{folder}: no qrels/{split}.tsv for split {split!r}; qrels/ holds {found or 'no TSV file'}"
+        f"{hint} or name a file with --qrels"
+    )
 
 
 def load_beir(folder: str | Path, split: str = "test", qrels_file: str | Path | None = None) -> BeirDataset:
@@ -123,6 +128,8 @@ def load_beir(folder: str | Path, split: str = "test", qrels_file: str | Path | 
         corpus=read_corpus(root / "corpus.jsonl"),
         queries=read_queries(root / "queries.jsonl"),
         qrels=read_qrels(qrels_path),
+        split=None if qrels_file is not None else split,
+        qrels_file=str(qrels_path),
     )
 
 

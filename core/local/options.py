@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from core.config import RerankerConfig
 
@@ -16,6 +18,12 @@ OPENVINO = "huggingface / sentence_transformer with backend='openvino'"
 Backend = Literal["auto", "torch", "onnx", "openvino"]
 Precision = Literal["auto", "float32", "float16", "bfloat16", "int8"]
 LongDocuments = Literal["truncate", "windows"]
+
+#: What ``device`` accepts: PyTorch device names (an index after cuda/xpu), or auto.
+DEVICES = ("auto", "cpu", "cuda", "cuda:<index>", "mps", "xpu", "xpu:<index>")
+_DEVICE = re.compile(r"auto|cpu|mps|(cuda|xpu)(:\d+)?")
+#: A model name that can only be a local path: absolute, ./ ../ ~, a Windows path, or 2+ slashes.
+_PATH_LIKE = re.compile(r"^(/|\.{1,2}[/\\]|~|[A-Za-z]:[/\\])|\\|/.*/")
 
 #: Precisions each backend can run.
 BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
@@ -29,7 +37,9 @@ BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
 class LocalRerankerConfig(RerankerConfig):
     """Fields shared by the local model rerankers (Mem0's names first, then the fast-path options)."""
 
-    device: str | None = Field(default=None, description="cuda, mps, cpu; None or 'auto' picks the best.")
+    device: str | None = Field(
+        default=None, description="cpu, cuda, cuda:N, mps, xpu, xpu:N; None or 'auto' picks the best."
+    )
     batch_size: int = Field(default=32, ge=1, description="Inputs per forward pass; bounds memory.")
     show_progress_bar: bool = Field(default=False, description="Show a tqdm bar over batches.")
     trust_remote_code: bool = Field(default=False, description="Allow custom model code from the checkpoint.")
@@ -65,6 +75,23 @@ class LocalRerankerConfig(RerankerConfig):
         description="At most this many windows per document; the rest is not read "
         "(formerly max_chunks_per_doc, still accepted).",
     )
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        device = value.strip().lower()
+        if not _DEVICE.fullmatch(device):
+            raise ValueError(f"{value!r} is not a device; use one of {list(DEVICES)} (None = auto)")
+        return device
+
+    @field_validator("model")
+    @classmethod
+    def _local_path_exists(cls, model: str | None) -> str | None:
+        if model is not None and _PATH_LIKE.search(model) and not Path(model).expanduser().exists():
+            raise ValueError(f"no such local folder {model!r} (a Hub id reads 'name' or 'organisation/name')")
+        return model
 
     @model_validator(mode="after")
     def _precision_fits_backend(self) -> LocalRerankerConfig:

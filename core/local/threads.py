@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from pathlib import Path
 
 from core.deps import require
+from core.errors import ConfigError
 from core.local.options import LOCAL
 
 
@@ -45,3 +47,48 @@ def apply_torch_threads(requested: int | None) -> int:
     if target != current:
         torch.set_num_threads(target)
     return target
+
+
+#: The num_threads a reranker explicitly set on PyTorch (process-wide), while it is in force.
+_torch_claim: int | None = None
+_claim_lock = threading.Lock()
+
+
+def claim_torch_threads(requested: int | None, model: str) -> None:
+    """Make an explicit ``num_threads`` take effect on PyTorch, or refuse it if another one is in force.
+
+    PyTorch's thread count is process-wide: a reranker that set one (and whose setting still holds)
+    is not silently overridden by another with a different count. ``requested`` None accepts any.
+    """
+    global _torch_claim
+    if requested is None:
+        return
+    torch = require("torch", extra="local", provider=LOCAL)
+    with _claim_lock:
+        current = int(torch.get_num_threads())
+        if _torch_claim is not None and _torch_claim != requested and current == _torch_claim:
+            raise ConfigError(
+                f"num_threads={requested} for model {model!r}: another reranker in this process runs PyTorch "
+                f"with num_threads={_torch_claim}, and PyTorch's thread count is process-wide. Rerankers in "
+                f"one process must agree on num_threads (or leave it None), or call core.clear_model_cache()."
+            )
+        if current != requested:
+            torch.set_num_threads(requested)
+        _torch_claim = requested
+
+
+def check_session_threads(requested: int | None, session_threads: int | None, model: str) -> None:
+    """Refuse an explicit ``num_threads`` that a loaded ONNX Runtime session (fixed count) would ignore."""
+    if requested is not None and session_threads is not None and session_threads != requested:
+        raise ConfigError(
+            f"num_threads={requested}: model {model!r} is already loaded in this process with an ONNX "
+            f"Runtime session of {session_threads} threads, which cannot change. Use "
+            f"num_threads={session_threads}, or call core.clear_model_cache() first."
+        )
+
+
+def release_thread_claims() -> None:
+    """Forget the PyTorch thread count claimed by rerankers (the model cache was cleared)."""
+    global _torch_claim
+    with _claim_lock:
+        _torch_claim = None

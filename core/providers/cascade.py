@@ -11,22 +11,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from core.base import BaseReranker
 from core.config import RerankerConfig
 from core.errors import ProviderError
 from core.normalize import ScoreScale
-from core.registry import MASKED_SECRET, create_reranker
+from core.registry import create_reranker
 from core.results import Ranking, Scores, merge_usage
+from core.secrets import SecretSafeModel
 
-_SECRET_WORDS = ("key", "secret", "token", "password")
 
+class CascadeStage(SecretSafeModel):
+    """One stage: a reranker spec (provider, config, fallbacks) and how many documents it passes on.
 
-class CascadeStage(BaseModel):
-    """One stage: a reranker spec (provider, config, fallbacks) and how many documents it passes on."""
+    Keys in its config and fallbacks are SecretStr (see :mod:`core.secrets`).
+    """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     provider: str = Field(description="Provider name, as in create_reranker.")
     config: dict[str, Any] = Field(default_factory=dict, description="The stage reranker's config.")
@@ -34,12 +36,6 @@ class CascadeStage(BaseModel):
     keep: int | None = Field(
         default=None, ge=1, description="Best documents passed on; None on the last stage."
     )
-
-    @field_serializer("config")
-    def _mask_secrets(self, config: dict[str, Any]) -> dict[str, Any]:
-        return {
-            k: MASKED_SECRET if any(w in k.lower() for w in _SECRET_WORDS) else v for k, v in config.items()
-        }
 
     def spec(self) -> dict[str, Any]:
         """The ``create_reranker`` spec of this stage."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
 from core.base import BaseReranker
 from core.config import RerankerConfig
+from core.local.models import require_local_runtime, resolve_model_name
 from core.local.options import LocalRerankerConfig
 from core.normalize import ScoreScale
 
@@ -32,6 +33,11 @@ class HuggingFaceReranker(BaseReranker):
     config_class: ClassVar[type[RerankerConfig]] = HuggingFaceRerankerConfig
     score_scale: ClassVar[ScoreScale] = "logit"
     config: HuggingFaceRerankerConfig
+
+    def __init__(self, config: RerankerConfig | dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        require_local_runtime(self.provider)  # before any import of numpy, torch or transformers
+        resolve_model_name(self.config.model, self.provider)
 
     @property
     def encoder(self) -> CrossEncoderRuntime:

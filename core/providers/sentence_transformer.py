@@ -13,7 +13,7 @@ from core.base import BaseReranker
 from core.config import RerankerConfig
 from core.deps import require
 from core.errors import ConfigError
-from core.local.models import resolve_model_name
+from core.local.models import require_local_runtime, resolve_model_name
 from core.local.options import LocalRerankerConfig
 from core.normalize import ScoreScale
 
@@ -83,7 +83,8 @@ class SentenceTransformerReranker(BaseReranker):
 
     def __init__(self, config: RerankerConfig | dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
-        self._path = resolve_model_name(self.config.model)
+        require_local_runtime(PROVIDER)  # before any import of numpy, torch or transformers
+        self._path = resolve_model_name(self.config.model, PROVIDER)
         self._mode: Literal["cross_encoder", "bi_encoder"] | None = None
 
     @property

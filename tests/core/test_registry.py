@@ -94,9 +94,8 @@ def test_missing_optional_package_names_the_extra(
 ) -> None:
     core.clear_model_cache()
     monkeypatch.setitem(sys.modules, "transformers", None)
-    reranker = create_reranker({"provider": "huggingface", "config": {"model": str(tiny_cross_encoder)}})
     with pytest.raises(MissingDependencyError, match=r"pip install 'rerank-layer\[local\]'"):
-        reranker.rerank("q", ["a"])
+        create_reranker({"provider": "huggingface", "config": {"model": str(tiny_cross_encoder)}})
 
 
 # --- specs as strings, Mem0's wrapper, case-insensitive provider names ------------------------------

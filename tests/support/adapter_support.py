@@ -74,6 +74,7 @@ class OutageReranker(BaseReranker):
     """Third-party plugin in an outage: every call raises."""
 
     provider: ClassVar[str] = OUTAGE
+    score_scale: ClassVar[ScoreScale] = "probability"
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         raise ConnectionError("provider is down")

@@ -29,6 +29,7 @@ class FailingReranker(BaseReranker):
     """Always raises, like a provider in an outage; counts its calls."""
 
     provider: ClassVar[str] = "failing"
+    score_scale: ClassVar[ScoreScale] = "logit"
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -43,6 +44,7 @@ class BrokenOutputReranker(BaseReranker):
     """Returns whatever it was built with, to exercise the score checks."""
 
     provider: ClassVar[str] = "broken"
+    score_scale: ClassVar[ScoreScale] = "logit"
 
     def __init__(self, output: object, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from core.providers.hosted.config import ApiRerankerConfig
 from core.providers.llm.endpoint_table import canonical_provider
 from core.providers.llm.endpoints import check_llm_override
 from core.providers.llm.prompts import check_template
-from core.registry import MASKED_SECRET
 
 #: The provider name of the LLM reranker.
 PROVIDER = "llm_reranker"
@@ -82,12 +81,6 @@ class LLMRerankerConfig(ApiRerankerConfig):
     def _template_fields(cls, value: str | None) -> str | None:
         return None if value is None else check_template(value)
 
-    @field_validator("llm")
-    @classmethod
-    def _secret_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        """Copy the nested override with every ``api_key`` as a SecretStr (masked when shown or dumped)."""
-        return None if value is None else _with_secret_keys(value)
-
     @model_validator(mode="after")
     def _consistent(self) -> LLMRerankerConfig:
         if self.llm is not None:
@@ -99,16 +92,3 @@ class LLMRerankerConfig(ApiRerankerConfig):
         if "documents_per_request" in self.model_fields_set:
             raise ValueError("documents_per_request does not apply to llm_reranker (see window_size)")
         return self
-
-
-def _with_secret_keys(data: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out[key] = _with_secret_keys(value)
-        elif key == "api_key" and isinstance(value, str):
-            if value != MASKED_SECRET:  # a dumped spec: the key comes from the env var instead
-                out[key] = SecretStr(value)
-        else:
-            out[key] = value
-    return out
