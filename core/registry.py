@@ -37,6 +37,11 @@ ALIASES: dict[str, str] = {
     "llm": "llm_reranker",
 }
 
+#: Providers with a local route: ``"local": true`` in their config builds this class instead.
+LOCAL_ROUTES: dict[str, str] = {
+    "zero_entropy": "core.providers.zero_entropy_local:ZeroEntropyLocalReranker",
+}
+
 _registered: dict[str, type[BaseReranker] | str] = {}
 
 SPEC_KEYS = ("provider", "config", "fallbacks")
@@ -118,6 +123,27 @@ def get_provider_class(name: str) -> type[BaseReranker]:
     raise ConfigError(f"unknown reranker provider {name!r}{hint}; available: {available_providers()}")
 
 
+def _provider_class(provider: Any, config: dict[str, Any]) -> tuple[type[BaseReranker], dict[str, Any]]:
+    """The class ``provider`` resolves to for ``config``, and the config to build it with.
+
+    ``"local": true`` selects the provider's local route (whose config holds the key);
+    ``"local": false`` is dropped and the provider's own class is used.
+    """
+    cls = get_provider_class(provider)
+    if "local" not in config:
+        return cls, config
+    key = ALIASES.get(_key(provider), _key(provider))
+    if key not in LOCAL_ROUTES:
+        raise ConfigError(
+            f"provider {provider!r} has no local route; 'local' applies to {sorted(LOCAL_ROUTES)}"
+        )
+    if config["local"] is True:
+        return _load(LOCAL_ROUTES[key], provider), config
+    if config["local"] is not False:
+        raise ConfigError(f"'local' must be true or false, got {config['local']!r}")
+    return cls, {k: v for k, v in config.items() if k != "local"}
+
+
 def create_reranker(spec: Spec | BaseReranker) -> BaseReranker:
     """Build a reranker from ``{"provider": ..., "config": {...}, "fallbacks": [...]}``.
 
@@ -139,7 +165,7 @@ def create_reranker(spec: Spec | BaseReranker) -> BaseReranker:
     fallbacks = spec.get("fallbacks") or []
     if not isinstance(fallbacks, list):
         raise ConfigError(f"'fallbacks' must be a list of specs, got {type(fallbacks).__name__}")
-    cls = get_provider_class(spec["provider"])
+    cls, config = _provider_class(spec["provider"], config)
     return cls(config, fallbacks=[create_reranker(f) for f in fallbacks])
 
 

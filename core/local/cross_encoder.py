@@ -12,6 +12,7 @@ from core.errors import ConfigError
 from core.local.backends import Forward, OnnxForward, TorchForward, positional_module
 from core.local.batching import iter_padded_batches, progress_bar
 from core.local.calibration import calibration_pairs
+from core.local.checkpoints import refuse_missing_weights
 from core.local.models import cached_model, resolve_model_name
 from core.local.onnx_export import ensure_onnx
 from core.local.openvino_backend import OpenVinoForward, ensure_int8_ir
@@ -93,11 +94,16 @@ class CrossEncoderRuntime:
         torch = require("torch", extra="local", provider=LOCAL)
         transformers = require("transformers", extra="local", provider=LOCAL)
         try:
-            loaded = transformers.AutoModelForSequenceClassification.from_pretrained(
-                model, dtype=getattr(torch, precision), trust_remote_code=trust_remote_code, **kwargs
+            loaded, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+                model,
+                dtype=getattr(torch, precision),
+                trust_remote_code=trust_remote_code,
+                output_loading_info=True,
+                **kwargs,
             )
         except Exception as exc:
             raise ConfigError(f"cannot load model {model!r}: {exc}") from exc
+        refuse_missing_weights(model, info, type(loaded).__name__)  # never score with a random head
         return loaded.to(self.device).eval()
 
     def _export_module(self) -> tuple[Any, dict[str, Any]]:

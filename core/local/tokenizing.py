@@ -95,11 +95,13 @@ class TokenEncoder:
         self._lock = threading.Lock()
 
     def __call__(
-        self, texts: list[str], pairs: list[str] | None, max_length: int
+        self, texts: list[str], pairs: list[str] | None, max_length: int, add_special_tokens: bool = True
     ) -> dict[str, list[list[int]]]:
         """Token ids of ``texts`` (or of the pairs ``(texts[i], pairs[i])``), truncated to ``max_length``."""
         if self._rust is None:
-            enc = self.tokenizer(texts, pairs, truncation=True, max_length=max_length)
+            enc = self.tokenizer(
+                texts, pairs, truncation=True, max_length=max_length, add_special_tokens=add_special_tokens
+            )
             return {name: enc[name] for name in self.names if name in enc}
         inputs: list[Any] = texts if pairs is None else list(zip(texts, pairs, strict=True))
         groups = self._groups(texts, pairs)
@@ -111,7 +113,9 @@ class TokenEncoder:
                     continue
                 batch = [prepare(inputs[i]) for i in indices]
                 encode = getattr(rust, "encode_batch_fast", rust.encode_batch)
-                for i, encoding in zip(indices, encode(batch, add_special_tokens=True), strict=True):
+                for i, encoding in zip(
+                    indices, encode(batch, add_special_tokens=add_special_tokens), strict=True
+                ):
                     encodings[i] = encoding
         out = {"input_ids": [e.ids for e in encodings]}
         if "token_type_ids" in self.names:

@@ -1,32 +1,33 @@
-"""``sentence_transformer``: a cross-encoder checkpoint, or a bi-encoder with cosine scores."""
+"""``sentence_transformer``: a cross-encoder, an LLM reranker, or a bi-encoder with cosine scores."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from core.base import BaseReranker
 from core.config import RerankerConfig
-from core.deps import require
 from core.errors import ConfigError
+from core.local.checkpoints import Checkpoint, inspect_checkpoint
 from core.local.models import require_local_runtime, resolve_model_name
-from core.local.options import LocalRerankerConfig
+from core.local.prompt_options import LocalPromptConfig
 from core.normalize import ScoreScale
+from core.providers.huggingface import refuse_prompt_options
 
 if TYPE_CHECKING:
     from core.local.bi_encoder import BiEncoderRuntime
+    from core.local.causal_lm import DecoderScorer
     from core.local.cross_encoder import CrossEncoderRuntime
 
-Mode = Literal["auto", "cross_encoder", "bi_encoder"]
+Mode = Literal["auto", "cross_encoder", "bi_encoder", "causal_lm"]
+Found = Literal["cross_encoder", "bi_encoder", "causal_lm"]
 PROVIDER = "sentence_transformer"
 
 
-class SentenceTransformerRerankerConfig(LocalRerankerConfig):
-    """Mem0's sentence-transformers fields plus the checkpoint mode, max_length and fast-path options."""
+class SentenceTransformerRerankerConfig(LocalPromptConfig):
+    """Mem0's sentence-transformers fields, the mode, max_length, fast-path and LLM prompt options."""
 
     model: str = Field(
         default="cross-encoder/ms-marco-MiniLM-L-6-v2",
@@ -34,47 +35,46 @@ class SentenceTransformerRerankerConfig(LocalRerankerConfig):
     )
     max_length: int | None = Field(default=None, ge=8, description="Token limit; None keeps the model's.")
     mode: Mode = Field(
-        default="auto", description="auto reads the checkpoint; cross_encoder or bi_encoder forces one."
+        default="auto",
+        description="auto reads the checkpoint; cross_encoder, bi_encoder or causal_lm (LLM) forces one.",
     )
 
 
-def _architectures(model: str, trust_remote_code: bool) -> list[str]:
-    config_file = Path(model) / "config.json"
-    if config_file.is_file():
-        return list(json.loads(config_file.read_text()).get("architectures") or [])
-    transformers = require("transformers", extra="local", provider=PROVIDER)
-    try:
-        config = transformers.AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
-    except Exception as exc:
-        raise ConfigError(f"cannot load model {model!r}: {exc}") from exc
-    return list(getattr(config, "architectures", None) or [])
+#: The mode each kind of checkpoint is read in (a decoder classifier is a cross-encoder).
+MODES: dict[str, Found] = {
+    "cross_encoder": "cross_encoder",
+    "decoder_classifier": "cross_encoder",
+    "causal_lm": "causal_lm",
+    "bi_encoder": "bi_encoder",
+}
 
 
-def detect_mode(
-    model: str, requested: Mode, trust_remote_code: bool = False
-) -> Literal["cross_encoder", "bi_encoder"]:
-    """Cross-encoder if the checkpoint has a sequence-classification head, else bi-encoder.
+def checked_mode(checkpoint: Checkpoint, requested: Mode) -> Found:
+    """The checkpoint's mode; a forced mode that contradicts it is refused.
 
-    A forced mode that contradicts the checkpoint is refused: a cross-encoder read as
-    a bi-encoder (or the reverse, with a fresh random head) gives meaningless scores.
+    A cross-encoder read as a bi-encoder, a causal LM read as either (a bi-encoder pools its hidden
+    states, a cross-encoder bolts a random head onto it) or the reverse gives meaningless scores.
     """
-    archs = _architectures(model, trust_remote_code)
-    is_cross = any(a.endswith("ForSequenceClassification") for a in archs)
-    found: Literal["cross_encoder", "bi_encoder"] = "cross_encoder" if is_cross else "bi_encoder"
+    found = MODES[checkpoint.kind]
     if requested not in ("auto", found):
         raise ConfigError(
-            f"model {model!r} is a {found.replace('_', '-')} checkpoint (architectures: {archs}); "
-            f"mode={requested!r} would load it with the wrong class and return meaningless scores. "
-            f"Use mode='auto' or mode={found!r}."
+            f"model {checkpoint.name!r} is a {found.replace('_', '-')} checkpoint (architectures: "
+            f"{list(checkpoint.architectures)}); mode={requested!r} would load it with the wrong class and "
+            f"return meaningless scores. Use mode='auto' or mode={found!r}."
         )
     return found
 
 
-class SentenceTransformerReranker(BaseReranker):
-    """Cross-encoder logits (sigmoid for rerank_score) or bi-encoder cosine ((cos + 1) / 2).
+def detect_mode(model: str, requested: Mode, trust_remote_code: bool = False) -> Found:
+    """Cross-encoder with a sequence-classification head, causal_lm for an LLM reranker, else bi-encoder."""
+    return checked_mode(inspect_checkpoint(model, trust_remote_code), requested)
 
-    A cross-encoder checkpoint runs on the same shared runtime as ``huggingface`` (one load
-    serves both); a bi-encoder runs through sentence-transformers, or its ONNX export.
+
+class SentenceTransformerReranker(BaseReranker):
+    """Cross-encoder logits or LLM yes/no log-odds (sigmoid), or bi-encoder cosine ((cos + 1) / 2).
+
+    Cross-encoder and LLM checkpoints run on the same shared runtimes as ``huggingface`` (one
+    load serves both); a bi-encoder runs through sentence-transformers, or its ONNX export.
     """
 
     provider: ClassVar[str] = PROVIDER
@@ -85,24 +85,38 @@ class SentenceTransformerReranker(BaseReranker):
         super().__init__(config, **kwargs)
         require_local_runtime(PROVIDER)  # before any import of numpy, torch or transformers
         self._path = resolve_model_name(self.config.model, PROVIDER)
-        self._mode: Literal["cross_encoder", "bi_encoder"] | None = None
+        self._checkpoint: Checkpoint | None = None
+        self._decoder: DecoderScorer | None = None
 
     @property
-    def mode(self) -> Literal["cross_encoder", "bi_encoder"]:
+    def checkpoint(self) -> Checkpoint:
+        """What the checkpoint is, read from its config files on first use."""
+        if self._checkpoint is None:
+            self._checkpoint = inspect_checkpoint(self._path, self.config.trust_remote_code)
+        return self._checkpoint
+
+    @property
+    def mode(self) -> Found:
         """The mode in use, detected from the checkpoint on first use."""
-        if self._mode is None:
-            self._mode = detect_mode(self._path, self.config.mode, self.config.trust_remote_code)
-        return self._mode
+        return checked_mode(self.checkpoint, self.config.mode)
 
     @property
     def scale(self) -> ScoreScale:
-        """Logits for a cross-encoder, cosine similarity for a bi-encoder."""
-        return "logit" if self.mode == "cross_encoder" else "cosine"
+        """Logits (or yes/no log-odds) for a cross-encoder or LLM reranker, cosine for a bi-encoder."""
+        return "cosine" if self.mode == "bi_encoder" else "logit"
 
     @property
-    def encoder(self) -> CrossEncoderRuntime | BiEncoderRuntime:
+    def encoder(self) -> CrossEncoderRuntime | BiEncoderRuntime | DecoderScorer:
         """The shared loaded model runtime (loaded on first use, once per process and key)."""
-        if self.mode == "cross_encoder":
+        mode, checkpoint = self.mode, self.checkpoint
+        if checkpoint.is_decoder:
+            if self._decoder is None:
+                from core.local.causal_lm import DecoderScorer
+
+                self._decoder = DecoderScorer(self.config, checkpoint, self.config.max_length)
+            return self._decoder
+        refuse_prompt_options(checkpoint, self.config)
+        if mode == "cross_encoder":
             from core.local.cross_encoder import load_cross_encoder
 
             return load_cross_encoder(self.config)
@@ -120,11 +134,13 @@ class SentenceTransformerReranker(BaseReranker):
         self.encoder.warmup()
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
-        """Raw logits (cross-encoder) or cosine similarities (bi-encoder), in input order."""
+        """Raw logits (cross-encoder), yes/no log-odds (LLM) or cosines (bi-encoder), in input order."""
         from core.local.bi_encoder import BiEncoderRuntime, score_by_cosine
-        from core.local.cross_encoder import score_pairs
+        from core.local.cross_encoder import CrossEncoderRuntime, score_pairs
 
         encoder = self.encoder
         if isinstance(encoder, BiEncoderRuntime):
             return score_by_cosine(encoder, query, texts, self.config)
-        return score_pairs(encoder, query, texts, self.config, self.config.max_length)
+        if isinstance(encoder, CrossEncoderRuntime):
+            return score_pairs(encoder, query, texts, self.config, self.config.max_length)
+        return encoder.score(query, texts)
