@@ -246,7 +246,10 @@ def run_accuracy(workers: dict[str, Worker], limit: int | None) -> dict[str, dic
             spearman.append(
                 float(np.corrcoef(np.argsort(np.argsort(ref)), np.argsort(np.argsort(own)))[0, 1])
             )
-        run = {qid: list(zip(ids, by_query[qid].tolist(), strict=True)) for qid, ids in queries}
+        run = {  # evaluate_run reads each list in its order: best first
+            qid: sorted(zip(ids, by_query[qid].tolist(), strict=True), key=lambda pair: -pair[1])
+            for qid, ids in queries
+        }
         per_query = evaluate_run(qrels, run)
         out[name] = {
             "agreement_mean": statistics.mean(agreement),
