@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar
 
+from core.concurrency import gather_or_cancel, sharing_limit
 from core.config import RerankerConfig
 from core.errors import ConfigError, InvalidInputError, MissingDependencyError, ProviderError, RerankError
 from core.normalize import ScoreScale, to_unit_interval
@@ -92,7 +95,7 @@ class BaseReranker(ABC):
             values.append(float(value))
         if not isinstance(raw, Scores):
             return Scores(values)
-        return Scores(values, usage=raw.usage, flags=raw.flags, unscored=raw.unscored)
+        return Scores(values, usage=raw.usage, flags=raw.flags, unscored=raw.unscored, scale=raw.scale)
 
     @property
     def scale(self) -> ScoreScale:
@@ -100,8 +103,19 @@ class BaseReranker(ABC):
         return self.score_scale
 
     def normalized(self, raw: Sequence[float]) -> list[float]:
-        """``rerank_score`` values for raw scores: the scale's rule, or raw if normalize is off."""
-        return to_unit_interval(raw, self.scale) if self.config.normalize else list(raw)
+        """``rerank_score`` values for raw scores: their scale's rule, or raw if normalize is off.
+
+        Their scale is the one ``raw`` names (``Scores.scale``, set by a reranker whose scores came
+        from another, as a cascade's last stage's fallback), else this reranker's.
+        """
+        if not self.config.normalize:
+            return list(raw)
+        return to_unit_interval(raw, self.scale_of(raw))
+
+    def scale_of(self, raw: Sequence[float]) -> ScoreScale:
+        """The scale of raw scores this reranker returned."""
+        named = raw.scale if isinstance(raw, Scores) else None
+        return named or self.scale
 
     # --- the pipeline: each twin walks the same RankCall ------------------------------------
     def rank(
@@ -187,25 +201,71 @@ class BaseReranker(ABC):
         requests: Sequence[tuple[str, Sequence[dict[str, Any] | str]]],
         top_k: int | None = None,
     ) -> list[RerankedDocuments]:
-        """Rerank several (query, documents) pairs; concurrently for network providers."""
+        """Rerank several (query, documents) pairs; concurrently for network providers.
+
+        Network providers run up to ``max_concurrency`` queries at once, and all their requests
+        share ``max_concurrency`` slots. Once one query raises, no further query is started, and
+        the error is raised when the queries already running have ended.
+        """
         if not self.io_bound or len(requests) < 2:
             return [self.rerank(q, docs, top_k) for q, docs in requests]
-        with ThreadPoolExecutor(max_workers=self.config.max_concurrency) as pool:
-            return list(pool.map(lambda r: self.rerank(r[0], r[1], top_k), requests))
+        stop = threading.Event()
+
+        def one(query: str, docs: Sequence[dict[str, Any] | str]) -> RerankedDocuments:
+            if stop.is_set():
+                raise _NotStarted
+            try:
+                return self.rerank(query, docs, top_k)
+            except BaseException:
+                stop.set()  # before this future completes: the worker's next query sees it
+                raise
+
+        workers = min(self.config.max_concurrency, len(requests))
+        with sharing_limit(self, self.config.max_concurrency), ThreadPoolExecutor(workers) as pool:
+            # each query runs in a copy of this context, where its requests find the shared limit
+            futures = [pool.submit(contextvars.copy_context().run, one, q, docs) for q, docs in requests]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            if stop.is_set():
+                pool.shutdown(wait=True, cancel_futures=True)
+        for future in futures:
+            error = None if future.cancelled() else future.exception()
+            if error is not None and not isinstance(error, _NotStarted):
+                raise error
+        return [future.result() for future in futures]
 
     async def arerank_many(
         self,
         requests: Sequence[tuple[str, Sequence[dict[str, Any] | str]]],
         top_k: int | None = None,
     ) -> list[RerankedDocuments]:
-        """Async ``rerank_many``: at most ``max_concurrency`` queries in flight."""
-        limit = asyncio.Semaphore(self.config.max_concurrency)
+        """Async ``rerank_many``: at most ``max_concurrency`` queries, and as many requests, in flight.
+
+        Once one query raises, no further query is started and those running are cancelled.
+        """
+        queries = asyncio.Semaphore(self.config.max_concurrency)
+        failure: BaseException | None = None
 
         async def one(query: str, docs: Sequence[dict[str, Any] | str]) -> RerankedDocuments:
-            async with limit:
-                return await self.arerank(query, docs, top_k)
+            nonlocal failure
+            async with queries:
+                if failure is not None:
+                    raise _NotStarted
+                try:
+                    return await self.arerank(query, docs, top_k)
+                except BaseException as exc:
+                    failure = failure or exc  # before the slot is released to the next query
+                    raise
 
-        return list(await asyncio.gather(*(one(q, d) for q, d in requests)))
+        with sharing_limit(self, self.config.max_concurrency):
+            try:
+                return await gather_or_cancel(*(one(q, d) for q, d in requests))
+            except _NotStarted:
+                assert failure is not None, "a query is only skipped after another raised"
+                raise failure from None
+
+
+class _NotStarted(Exception):
+    """A query of ``rerank_many`` not started because an earlier one raised."""
 
 
 class RankCall:
@@ -278,6 +338,7 @@ class RankCall:
             dict(raw.usage),
             attempts=self.log.attempts,
             errors=self.log.errors,
+            scale=reranker.scale_of(raw),
         )
 
     def _failed(self) -> Ranking:

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.normalize import ScoreScale
+
 
 class Scores(list[float]):
     """Raw scores in input order, optionally with usage and per-document flags.
@@ -14,6 +16,8 @@ class Scores(list[float]):
     usage (tokens, billed units) and per-document problems (index -> message).
     ``unscored`` lists positions the provider did not score (outside an API ``top_n``):
     their value is a placeholder and the pipeline ranks them after every scored one.
+    ``scale`` names the scale of these values when it is not the provider's own (a cascade
+    whose last stage fell back to a reranker on another scale); None: the provider's.
     """
 
     def __init__(
@@ -23,11 +27,13 @@ class Scores(list[float]):
         usage: Mapping[str, float] | None = None,
         flags: Mapping[int, str] | None = None,
         unscored: Iterable[int] = (),
+        scale: ScoreScale | None = None,
     ) -> None:
         super().__init__(values)
         self.usage: dict[str, float] = dict(usage or {})
         self.flags: dict[int, str] = dict(flags or {})
         self.unscored: frozenset[int] = frozenset(unscored)
+        self.scale: ScoreScale | None = scale
 
 
 def merge_usage(*usages: Mapping[str, float]) -> dict[str, float]:
@@ -60,6 +66,8 @@ class Ranking:
     error: str | None = None
     attempts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: The scale of the raw scores: that of the reranker that scored (None when none did).
+    scale: ScoreScale | None = None
 
     @property
     def failed(self) -> bool:

@@ -78,7 +78,8 @@ class CascadeReranker(BaseReranker):
 
     @property
     def scale(self) -> ScoreScale:
-        """The last stage's scale: its raw scores are the cascade's."""
+        """The last stage's scale: its raw scores are the cascade's (each call's Scores name the
+        scale of the reranker that actually scored, a fallback's when the stage fell back)."""
         return self.stages[-1].scale
 
     def warmup(self) -> None:
@@ -111,6 +112,7 @@ class _CascadeRun:
         self.survivors = list(range(n))
         self.dropped: list[tuple[int, str]] = []  # latest eliminations first
         self.last_scores: list[float] = []
+        self.last_scale: ScoreScale | None = None
         self.usage: list[dict[str, float]] = []
 
     def texts(self, texts: Sequence[str]) -> list[str]:
@@ -138,6 +140,7 @@ class _CascadeRun:
         self.last_scores = [
             item.raw_score if item.raw_score is not None else float(item.score or 0.0) for item in scored
         ]
+        self.last_scale = ranking.scale  # the scale of whichever reranker scored: the stage or its fallback
         self.usage.append(ranking.usage)
 
     def scores(self) -> Scores:
@@ -152,4 +155,5 @@ class _CascadeRun:
             usage=merge_usage(*self.usage),
             flags=dict(self.dropped),
             unscored=[position for position, _ in self.dropped],
+            scale=self.last_scale,
         )

@@ -37,7 +37,7 @@ async def test_async_uses_the_async_sdk_client(server: FakeApiServer) -> None:
     reranker = hosted("cohere", server)
     out = await reranker.arerank(QUERY, DOCS, top_k=3)
     assert [d["text"] for d in out] == [DOCS[i] for i in expected_order()[:3]]
-    assert isinstance(reranker.aclient(), cohere.AsyncClientV2)
+    assert isinstance(await reranker.aclient(), cohere.AsyncClientV2)
     assert isinstance(reranker.client(), cohere.ClientV2)
     assert "top_n" not in server.requests_for("cohere")[0].body
 
@@ -146,9 +146,9 @@ def test_async_clients_are_per_event_loop(server: FakeApiServer) -> None:
     reranker = hosted("cohere", server)
 
     async def client_twice() -> tuple[object, object]:
-        first = reranker.aclient()
+        first = await reranker.aclient()
         await reranker.arerank(QUERY, DOCS)
-        return first, reranker.aclient()
+        return first, await reranker.aclient()
 
     a1, a2 = asyncio.run(client_twice())
     b1, _ = asyncio.run(client_twice())

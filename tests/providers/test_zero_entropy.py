@@ -43,7 +43,7 @@ async def test_async_uses_the_async_sdk_client(server: FakeApiServer) -> None:
     reranker = hosted("zero_entropy", server)
     out = await reranker.arerank(QUERY, DOCS, top_k=2)
     assert [d["text"] for d in out] == [DOCS[i] for i in expected_order()[:2]]
-    assert isinstance(reranker.aclient(), zeroentropy.AsyncZeroEntropy)
+    assert isinstance(await reranker.aclient(), zeroentropy.AsyncZeroEntropy)
     assert isinstance(reranker.client(), zeroentropy.ZeroEntropy)
     assert "top_n" not in server.requests_for("zeroentropy")[0].body
 

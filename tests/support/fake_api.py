@@ -83,6 +83,8 @@ class Fault:
     sent as is (status defaults to 200); ``body`` is sent as JSON; a ``status`` >= 400 without body sends a
     provider-style JSON error; otherwise the normal answer, passed through ``mutate`` (which returns the new
     JSON, or None after editing in place), is sent with ``status`` (default 200). ``headers`` always apply.
+    With ``drip`` (seconds), the status line and headers go at once and the body follows one byte every
+    ``drip`` seconds, until it is all sent or the client goes away.
     """
 
     status: int | None = None
@@ -92,6 +94,7 @@ class Fault:
     raw: bytes | None = None
     mutate: Callable[[Any], Any] | None = None
     close: bool = False
+    drip: float | None = None
 
     @classmethod
     def rate_limited(cls, retry_after_ms: int = 1) -> Fault:
@@ -290,36 +293,44 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if fault.raw is not None:
-            return self._send(fault.status or 200, fault.raw, fault.headers)
+            return self._send(fault.status or 200, fault.raw, fault)
         if fault.body is not None:
-            return self._send_json(fault.status or 200, fault.body, fault.headers)
+            return self._send_json(fault.status or 200, fault.body, fault)
         if fault.status is not None and fault.status >= 400:
-            return self._send_json(fault.status, error_body(fault.status, "scripted fault"), fault.headers)
+            return self._send_json(fault.status, error_body(fault.status, "scripted fault"), fault)
         if provider == "unknown" or self.command != "POST":
-            return self._send_json(404, error_body(404, f"no route for {self.command} {path}"), fault.headers)
+            return self._send_json(404, error_body(404, f"no route for {self.command} {path}"), fault)
         if not isinstance(body, dict):
-            return self._send_json(400, error_body(400, "body must be a JSON object"), fault.headers)
+            return self._send_json(400, error_body(400, "body must be a JSON object"), fault)
         try:
             payload = self.server.answer(provider, body)
         except (ValueError, KeyError, TypeError) as exc:
-            return self._send_json(400, error_body(400, str(exc)), fault.headers)
+            return self._send_json(400, error_body(400, str(exc)), fault)
         if fault.mutate is not None:
             mutated = fault.mutate(payload)
             payload = payload if mutated is None else mutated
-        self._send_json(fault.status or 200, payload, fault.headers)
+        self._send_json(fault.status or 200, payload, fault)
 
-    def _send_json(self, status: int, obj: Any, headers: dict[str, str]) -> None:
-        self._send(status, json.dumps(obj).encode(), headers)
+    def _send_json(self, status: int, obj: Any, fault: Fault) -> None:
+        self._send(status, json.dumps(obj).encode(), fault)
 
-    def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+    def _send(self, status: int, data: bytes, fault: Fault) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
+            for name, value in fault.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            if fault.drip is None:
+                self.wfile.write(data)
+                return
+            self.wfile.flush()
+            for i in range(len(data)):
+                if self.server._closing.wait(fault.drip):
+                    self.close_connection = True
+                    return
+                self.wfile.write(data[i : i + 1])
         except OSError:  # client gave up (e.g. timed out) while we slept
             self.close_connection = True
 

@@ -2,22 +2,27 @@
 
 A hosted provider declares its SDK and where its key and API root come from, and says how to
 classify the SDK's errors; ``retry_policy()`` then runs its requests under one policy, sync or async.
+Every SDK client sends through a clocked HTTP client (``transport``): an attempt's network
+operations end when its time does. Async clients are owned per event loop and closed with it
+(``loop_clients``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import weakref
 from abc import abstractmethod
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from core.base import BaseReranker
+from core.concurrency import request_limit
 from core.config import RerankerConfig
 from core.deps import require
 from core.errors import ConfigError, ProviderError
 from core.providers.hosted.config import ApiRerankerConfig
+from core.providers.hosted.loop_clients import LoopClients
 from core.providers.hosted.responses import (
     RETRYABLE_STATUSES,
     error_message,
@@ -27,6 +32,7 @@ from core.providers.hosted.responses import (
     usage_counts,
 )
 from core.providers.hosted.retry import RetryPolicy, is_retryable
+from core.providers.hosted.transport import clocked_http_client
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -69,9 +75,7 @@ class ApiReranker(BaseReranker):
         self._key = self.api_key() if self.key_env_vars else None
         self._lock = threading.Lock()
         self._sync_client: Any = None
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._async_clients: LoopClients[Any] = LoopClients(self._new_async_client)
 
     @abstractmethod
     def _classify(self, exc: Exception) -> ProviderError:
@@ -101,41 +105,51 @@ class ApiReranker(BaseReranker):
         from_env = os.environ.get(self.url_env_var) if self.url_env_var else None
         return self.config.base_url or from_env or self.default_base_url
 
-    def _make_client(self, asynchronous: bool) -> Any:
-        """A new SDK client (async if asked), with the SDK's own retries off: the policy retries."""
+    #: The SDK client's keyword for a custom httpx client.
+    http_client_option: ClassVar[str] = "http_client"
+
+    def _make_client(self, asynchronous: bool, http_client: Any) -> Any:
+        """A new SDK client (async if asked) over ``http_client``, with the SDK's own retries off."""
         cls = getattr(self._sdk(), self.client_classes[asynchronous])
         return cls(
             api_key=self._key,
             base_url=self.base_url,
             timeout=self.config.timeout,
             max_retries=0,
+            **{self.http_client_option: http_client},
             **self.client_options,
         )
 
+    def _http_client(self, asynchronous: bool) -> Any:
+        """A clocked httpx client of the SDK's flavour, pooling up to ``max_concurrency`` connections."""
+        cfg = self.config
+        return clocked_http_client(self._sdk(), asynchronous, cfg.timeout, cfg.max_concurrency)
+
     def client(self) -> Any:
-        """The sync SDK client, created on first use."""
+        """The sync SDK client, created on first use; its connections close when the reranker goes."""
         with self._lock:
             if self._sync_client is None:
-                self._sync_client = self._make_client(False)
+                http_client = self._http_client(False)
+                self._sync_client = self._make_client(False, http_client)
+                weakref.finalize(self, http_client.close)
             return self._sync_client
 
-    def aclient(self) -> Any:
-        """The async SDK client of the running event loop, created on first use there.
+    async def aclient(self) -> Any:
+        """The async SDK client of the running event loop: made on first use there, closed with the loop."""
+        return await self._async_clients.get()
 
-        Keyed by the loop object itself (weakly): a client never outlives its loop or
-        gets reused by a new loop that happens to have the same ``id``.
-        """
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            client = self._async_clients.get(loop)
-            if client is None:
-                client = self._async_clients[loop] = self._make_client(True)
-            return client
+    def _new_async_client(self) -> tuple[Any, Callable[[], Awaitable[None]]]:
+        http_client = self._http_client(True)
+        return self._make_client(True, http_client), http_client.aclose
 
     def warmup(self) -> None:
         """Create the sync SDK client now, so the first call spends no deadline on setup."""
         self.client()
 
     def retry_policy(self) -> RetryPolicy:
-        """The retries, timeouts and deadline of one call (the deadline starts now)."""
-        return RetryPolicy(self.provider, self.config, self._classify)
+        """The retries, timeouts and deadline of one call (the deadline starts now), and its request slots.
+
+        The slots are shared by every request of the call, and by every query of a ``rerank_many``.
+        """
+        limit = request_limit(self, self.config.max_concurrency)
+        return RetryPolicy(self.provider, self.config, self._classify, limit)

@@ -63,6 +63,7 @@ class CohereReranker(RerankApiReranker):
     default_base_url: ClassVar[str | None] = "https://api.cohere.com"
     client_classes: ClassVar[tuple[str, str]] = ("ClientV2", "AsyncClientV2")
     client_options: ClassVar[dict[str, Any]] = {"log_warning_experimental_features": False}
+    http_client_option: ClassVar[str] = "httpx_client"
     rerank_call: ClassVar[str] = "rerank"
     config: CohereRerankerConfig
 

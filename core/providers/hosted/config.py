@@ -1,4 +1,4 @@
-"""Config fields every hosted provider shares: key, API root, timeouts, retries, request size."""
+"""Config fields every hosted provider shares: key, API root, timeouts, retries, request size, concurrency."""
 
 from __future__ import annotations
 
@@ -22,4 +22,11 @@ class ApiRerankerConfig(RerankerConfig):
     )
     documents_per_request: int = Field(
         default=100, ge=1, description="Documents per API request; larger lists are split and sent at once."
+    )
+    max_concurrency: int = Field(
+        default=4,
+        ge=1,
+        strict=True,
+        description="Requests in flight at once for the whole call: every chunk, and every query of "
+        "rerank_many / arerank_many (which run up to this many queries at once).",
     )

@@ -2,34 +2,21 @@
 
 A provider gives the SDK method, its extra parameters, the usage in a response and its error
 classification; this base splits long lists into requests of ``documents_per_request``, sends them
-concurrently under one retry policy and merges the scores back in input order.
+concurrently under one retry policy (``max_concurrency`` requests in flight) and merges the scores
+back in input order.
 """
 
 from __future__ import annotations
 
-import asyncio
 import operator
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
+from core.concurrency import gather_or_cancel
 from core.providers.hosted.base import ApiReranker
 from core.providers.hosted.responses import scores_from_results
 from core.results import Scores, merge_usage
-
-T = TypeVar("T")
-
-
-async def gather_or_cancel(*aws: Awaitable[T]) -> list[T]:
-    """``asyncio.gather`` that cancels the other awaitables as soon as one fails."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 def merge_chunks(parts: Sequence[tuple[int, Scores]]) -> Scores:
@@ -85,10 +72,10 @@ class RerankApiReranker(ApiReranker):
         """Scores for ``texts``: chunked, concurrent, retried, bounded by the deadline."""
         if not texts:
             return Scores([])
-        policy = self.retry_policy()
+        client, policy = self.client(), self.retry_policy()  # the deadline starts after setup
 
         def chunk(start: int, part: Sequence[str]) -> tuple[int, Scores]:
-            return start, policy.run(lambda timeout: self._request(self.client(), query, part, timeout))
+            return start, policy.run(lambda timeout: self._request(client, query, part, timeout))
 
         chunks = self._chunks(texts)
         if len(chunks) == 1:
@@ -101,17 +88,13 @@ class RerankApiReranker(ApiReranker):
         return merge_chunks(parts)
 
     async def ascore(self, query: str, texts: Sequence[str]) -> Scores:
-        """Async ``score`` on the async SDK client; chunks run concurrently under ``max_concurrency``.
+        """Async ``score`` on the async SDK client; chunks run concurrently, ``max_concurrency`` in flight.
 
         When one chunk fails for good, the chunks still in flight are cancelled.
         """
-        policy = self.retry_policy()
-        limit = asyncio.Semaphore(self.config.max_concurrency)
+        client, policy = await self.aclient(), self.retry_policy()
 
         async def chunk(start: int, part: Sequence[str]) -> tuple[int, Scores]:
-            async with limit:
-                return start, await policy.arun(
-                    lambda timeout: self._arequest(self.aclient(), query, part, timeout)
-                )
+            return start, await policy.arun(lambda timeout: self._arequest(client, query, part, timeout))
 
         return merge_chunks(await gather_or_cancel(*(chunk(s, c) for s, c in self._chunks(texts))))

@@ -2,13 +2,14 @@
 
 Backoff with full jitter, at least what the server's Retry-After asked (both capped at
 ``max_retry_wait``); at most ``max_retries`` retries; each attempt bounded by ``timeout`` and the
-whole call by ``deadline``, and no retry is started that the deadline would cut short.
+whole call by ``deadline``, and no retry is started that the deadline would cut short. An attempt
+first takes a slot of the call tree's ``RequestLimit`` (``max_concurrency`` requests in flight),
+then runs under ``attempt_clock``: each network operation it makes gets only the time left.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -22,13 +23,17 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from core.concurrency import RequestLimit, SlotTimeout
 from core.errors import ProviderError
+from core.providers.hosted.clock import Deadline, attempt_clock
 from core.providers.hosted.config import ApiRerankerConfig
+
+__all__ = ["ASYNC_GRACE_SECONDS", "MIN_ATTEMPT_SECONDS", "Deadline", "RetryPolicy", "is_retryable"]
 
 #: Seconds an attempt needs at least; a retry that would get less before the deadline is not made.
 MIN_ATTEMPT_SECONDS = 0.05
-#: Extra seconds an async attempt may take past ``timeout`` before it is abandoned (the SDK's own
-#: timeout should end it first).
+#: Extra seconds an async attempt may take past its time before it is cancelled (a backstop: the
+#: attempt clock ends its network operations first).
 ASYNC_GRACE_SECONDS = 1.0
 
 T = TypeVar("T")
@@ -39,30 +44,25 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, ProviderError) and exc.retryable
 
 
-class Deadline:
-    """The end of one call, ``seconds`` from now; None: no end."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.end = None if seconds is None else time.monotonic() + seconds
-
-    def remaining(self) -> float | None:
-        """Seconds left (negative once passed), or None without a deadline."""
-        return None if self.end is None else self.end - time.monotonic()
-
-
 class RetryPolicy:
     """Retries, timeouts and the deadline of one call; ``run`` / ``arun`` send one request under them.
 
     A request is ``request(timeout)``; an error it raises that is not a ProviderError goes
-    through ``classify`` (which decides whether it is worth a retry).
+    through ``classify`` (which decides whether it is worth a retry). Each attempt holds a slot of
+    ``limit`` (a new one of ``max_concurrency`` slots when none is given).
     """
 
     def __init__(
-        self, provider: str, config: ApiRerankerConfig, classify: Callable[[Exception], ProviderError]
+        self,
+        provider: str,
+        config: ApiRerankerConfig,
+        classify: Callable[[Exception], ProviderError],
+        limit: RequestLimit | None = None,
     ) -> None:
         self.provider = provider
         self.config = config
         self.classify = classify
+        self.limit = limit or RequestLimit(config.max_concurrency)
         self.deadline = Deadline(config.deadline)
 
     def run(self, request: Callable[[float], T]) -> T:
@@ -84,18 +84,34 @@ class RetryPolicy:
         return timeout
 
     def _attempt(self, request: Callable[[float], T]) -> T:
-        with self._classified():
-            return request(self.attempt_timeout())
+        with self._slot_waits(), self.limit.hold(self.deadline.remaining()):
+            timeout = self.attempt_timeout()
+            with attempt_clock(timeout), self._classified():
+                return request(timeout)
 
     async def _aattempt(self, request: Callable[[float], Awaitable[T]]) -> T:
-        timeout = self.attempt_timeout()
-        with self._classified():
-            try:
-                return await asyncio.wait_for(request(timeout), timeout + ASYNC_GRACE_SECONDS)
-            except asyncio.TimeoutError as exc:
-                raise ProviderError(
-                    f"no answer within {timeout:.1f}s", provider=self.provider, retryable=True
-                ) from exc
+        with self._slot_waits():
+            async with self.limit.ahold(self.deadline.remaining()):
+                timeout = self.attempt_timeout()
+                with attempt_clock(timeout), self._classified():
+                    try:
+                        return await asyncio.wait_for(request(timeout), timeout + ASYNC_GRACE_SECONDS)
+                    except asyncio.TimeoutError as exc:
+                        raise ProviderError(
+                            f"no answer within {timeout:.1f}s", provider=self.provider, retryable=True
+                        ) from exc
+
+    @contextmanager
+    def _slot_waits(self) -> Iterator[None]:
+        """A deadline that passed while waiting for a request slot is the deadline exceeded."""
+        try:
+            yield
+        except SlotTimeout as exc:
+            raise ProviderError(
+                f"deadline of {self.config.deadline:g}s exceeded waiting for one of "
+                f"{self.limit.size} request slots",
+                provider=self.provider,
+            ) from exc
 
     @contextmanager
     def _classified(self) -> Iterator[None]:

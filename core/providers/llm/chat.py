@@ -63,11 +63,13 @@ def cache_key(model: str, mode: str, messages: list[Message]) -> CacheKey:
 
 @dataclass(frozen=True)
 class ChatReply:
-    """What one chat completion gave: the text, the first token's alternatives, token usage."""
+    """What one chat completion gave: the text, the first token's alternatives, token usage, and why it
+    stopped (``"length"``: cut by ``max_tokens``)."""
 
     content: str
     top_logprobs: list[tuple[str, float]] | None
     usage: dict[str, float]
+    finish_reason: str | None = None
 
 
 def _usage(response: Any) -> dict[str, float]:
@@ -101,8 +103,12 @@ def chat_reply(response: Any) -> ChatReply:
     choices = getattr(response, "choices", None) or []
     choice = choices[0] if choices else None
     content = getattr(getattr(choice, "message", None), "content", None)
+    finish = getattr(choice, "finish_reason", None)
     return ChatReply(
-        content if isinstance(content, str) else "", _first_token_alternatives(choice), _usage(response)
+        content if isinstance(content, str) else "",
+        _first_token_alternatives(choice),
+        _usage(response),
+        finish if isinstance(finish, str) else None,
     )
 
 

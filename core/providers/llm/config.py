@@ -47,9 +47,10 @@ class LLMRerankerConfig(ApiRerankerConfig):
     max_concurrency: int = Field(
         default=20,
         ge=1,
+        strict=True,
         validation_alias=AliasChoices("max_concurrency", "concurrency", "max_workers"),
-        description="Chat calls in flight at once for one query, and queries at once in rerank_many "
-        "(aliases: concurrency, Mem0's max_workers).",
+        description="Chat calls in flight at once for the whole call, every query of rerank_many / "
+        "arerank_many included (aliases: concurrency, Mem0's max_workers).",
     )
     top_logprobs: int = Field(default=5, ge=1, le=20, description="Alternatives asked for in logprobs mode.")
     window_size: int = Field(default=20, ge=2, description="Listwise: documents per window.")

@@ -72,14 +72,15 @@ class LLMEndpoint:
         kwargs.update(self.azure)
         return kwargs
 
-    def make_client(self, asynchronous: bool, timeout: float) -> Any:
-        """A new ``openai`` client (Azure's for ``azure_openai``), sync or async."""
+    def make_client(self, asynchronous: bool, timeout: float, http_client: Any = None) -> Any:
+        """A new ``openai`` client (Azure's for ``azure_openai``), sync or async, over ``http_client``."""
         openai = require("openai", extra="llm", provider="llm_reranker")
         if self.provider == "azure_openai":
             cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
         else:
             cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-        return cls(**self.client_kwargs(timeout))
+        extra = {} if http_client is None else {"http_client": http_client}
+        return cls(**self.client_kwargs(timeout), **extra)
 
 
 def _with_path(url: str, path: str) -> str:

@@ -1,6 +1,9 @@
 """Pure parsers for LLM relevance answers: a score in text, or P(yes) from token logprobs.
 
-Both return a value in [0, 1] or ``None`` with the reason, and never raise on any text.
+Both return a value in [0, 1] or ``None`` with the reason, and never raise on any text. Parsing
+takes time linear in the answer: reasoning blocks are removed in one pass, then at most
+``MAX_ANSWER_CHARS`` characters are read, by patterns that start only where a word or number
+starts (no pattern can backtrack over a long run of digits or spaces from every position).
 """
 
 from __future__ import annotations
@@ -11,7 +14,11 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
+#: The longest answer read once reasoning is removed; a longer one is not a score answer.
+MAX_ANSWER_CHARS = 10_000
+
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
+_START = r"(?<![\w.])"  # where a number starts: not inside a word, number or version string
 _END = r"(?!\w)(?!\.\d)"  # not the start of a longer word, number or version string
 #: A reasoning block (``<think>...</think>``, or unclosed to the end), which is never the answer.
 THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|$)", re.IGNORECASE | re.DOTALL)
@@ -20,11 +27,13 @@ _JSON_SCORE = re.compile(
     r"[\"']?(?:relevance_score|relevance|score|rating)[\"']?\s*:\s*[\"']?(" + _NUMBER + r")", re.IGNORECASE
 )
 _FRACTION = re.compile(
-    r"(?<![\w.])(" + _NUMBER + r")\s*(?:/|out\s+of)\s*(" + _NUMBER + r")" + _END, re.IGNORECASE
+    _START + r"(" + _NUMBER + r")\s*(?:/|out\s+of)\s*(" + _NUMBER + r")" + _END, re.IGNORECASE
 )
-_PERCENT = re.compile(r"(?<![\w.])(" + _NUMBER + r")\s*%")
+_PERCENT = re.compile(_START + r"(" + _NUMBER + r")\s*%")
+# One run of spaces, quotes and asterisks between label and number: adjacent runs of the same
+# characters (``\s*[*]*\s*``) could split a long run in quadratically many ways.
 _LABELLED = re.compile(
-    r"\b(?:relevance\s+score|score|rating|relevance)\b\s*(?:is|of|=|:)?\s*[\"'*]*\s*("
+    r"\b(?:relevance\s+score|score|rating|relevance)\b(?:\s*(?:is|of|=|:))?[\s\"'*]*("
     + _NUMBER
     + r")"
     + _END,
@@ -32,10 +41,10 @@ _LABELLED = re.compile(
 )
 _SCALE_PHRASE = re.compile(
     r"(?:\b(?:from|between)\s+" + _NUMBER + r"\s+(?:to|and)\s+" + _NUMBER + r")"
-    r"|(?:" + _NUMBER + r"\s*(?:-|\u2013|to)\s*" + _NUMBER + r"\s+scale)",
+    r"|(?:" + _START + _NUMBER + r"\s*(?:-|\u2013|to)\s*" + _NUMBER + r"\s+scale)",
     re.IGNORECASE,
 )
-_ANY_NUMBER = re.compile(r"(?<![\w.])(" + _NUMBER + r")" + _END)
+_ANY_NUMBER = re.compile(_START + r"(" + _NUMBER + r")" + _END)
 
 YES_TOKENS = frozenset({"yes", "true", "relevant"})
 NO_TOKENS = frozenset({"no", "false", "irrelevant"})
@@ -73,9 +82,17 @@ def without_reasoning(text: str) -> str:
     return THINK_BLOCK.sub(" ", text)
 
 
+def answer_text(answer: str) -> tuple[str, str | None]:
+    """The part of ``answer`` to read (reasoning blocks removed), or ``""`` and why it is not read."""
+    text = without_reasoning(answer)
+    if len(text) > MAX_ANSWER_CHARS:
+        return "", f"answer of {len(text)} characters is longer than the {MAX_ANSWER_CHARS} read"
+    return text, None
+
+
 def _clean(text: str) -> str:
-    """Drop reasoning blocks and code fences."""
-    return _FENCE.sub(" ", without_reasoning(text)).strip()
+    """Drop code fences."""
+    return _FENCE.sub(" ", text).strip()
 
 
 def _json_score(text: str, score_max: float) -> ParsedScore | None:
@@ -105,14 +122,17 @@ def parse_score(answer: object, score_max: float = 1.0) -> ParsedScore:
     (``8/10``, ``8 out of 10``: its own scale), a percentage (``80%``), a labelled number
     (``Score: 0.8``), or the one number in the answer. Plain numbers are read on the
     declared scale ``0..score_max``; a number outside it, several unlabelled numbers,
-    no number or an empty answer give ``value=None`` and the problem. ``<think>``
-    blocks are ignored.
+    no number, an empty answer or one longer than ``MAX_ANSWER_CHARS`` give ``value=None``
+    and the problem. ``<think>`` blocks are ignored.
     """
     if not isinstance(answer, str):
         return _fail(f"answer is {type(answer).__name__}, not text")
     if not (math.isfinite(score_max) and score_max > 0):
         return _fail(f"declared scale 0-{score_max} is not valid")
-    text = _clean(answer)
+    text, too_long = answer_text(answer)
+    if too_long is not None:
+        return _fail(too_long)
+    text = _clean(text)
     if not text:
         return _fail("empty answer")
     parsed = _json_score(text, score_max)
@@ -136,6 +156,14 @@ def parse_score(answer: object, score_max: float = 1.0) -> ParsedScore:
     if len(set(numbers)) > 1:
         return _fail(f"several numbers and no labelled score in answer {_excerpt(text)}")
     return _on_scale(_to_float(numbers[0]), score_max, "score")
+
+
+def ends_inside_number(answer: str) -> bool:
+    """True when ``answer`` ends where a number could go on (a digit, ``.``, ``,``, ``/``, a sign), or
+    has nothing to read: what an answer cut by the token limit must not do to be trusted."""
+    text, too_long = answer_text(answer)
+    text = _clean(text)
+    return too_long is not None or not text or text[-1] in "0123456789.,/+-"
 
 
 def _excerpt(text: str, limit: int = 60) -> str:

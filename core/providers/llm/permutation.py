@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from core.providers.llm.parsing import without_reasoning
+from core.providers.llm.parsing import answer_text
 
 _BRACKETED = re.compile(r"\[\s*(\d{1,9})\s*\]")
 _BARE = re.compile(r"(?<![\w.])(\d{1,9})(?![\w]|\.\d)")
@@ -31,11 +31,12 @@ def parse_permutation(answer: object, n: int) -> Permutation:
 
     Bracketed ids are used when present, else bare integers (``2, 3, 1``). Prose around
     them is ignored; out-of-range and repeated ids are dropped (the first mention wins);
-    ids never named keep their relative order after the named ones.
+    ids never named keep their relative order after the named ones. An answer longer than
+    ``MAX_ANSWER_CHARS`` (reasoning removed) is not read.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    text = without_reasoning(answer) if isinstance(answer, str) else ""
+    text, too_long = answer_text(answer) if isinstance(answer, str) else ("", None)
     raw = _BRACKETED.findall(text) or _BARE.findall(text)
     order: list[int] = []
     seen: set[int] = set()
@@ -52,7 +53,9 @@ def parse_permutation(answer: object, n: int) -> Permutation:
             order.append(ident - 1)
     missing = [i for i in range(n) if i not in seen]
     problems = []
-    if not isinstance(answer, str) or not answer.strip():
+    if too_long is not None:
+        problems.append(too_long)
+    elif not isinstance(answer, str) or not answer.strip():
         problems.append("empty answer")
     elif not order and n:
         problems.append("no valid ids in answer")

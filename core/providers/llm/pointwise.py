@@ -11,7 +11,7 @@ from core.errors import ProviderError
 from core.providers.llm.chat import CacheKey, ChatReply, ChatRequest, Judge, total_usage
 from core.providers.llm.config import PROVIDER, Mode
 from core.providers.llm.exchange import Exchange
-from core.providers.llm.parsing import parse_score, yes_probability
+from core.providers.llm.parsing import ParsedScore, ends_inside_number, parse_score, yes_probability
 from core.results import Scores, merge_usage
 
 #: Score given to a document the LLM could not score (flagged with the reason).
@@ -28,12 +28,19 @@ class _Plan:
     request: ChatRequest
 
 
+#: Statuses with which an endpoint may refuse the logprobs parameters (bad request, unprocessable).
+_REFUSALS = frozenset({400, 422})
+
+
 @dataclass
 class PointwiseJudge(Judge):
     """Scores one document per chat request: a number on the declared scale, or P(yes) from logprobs.
 
-    In logprobs mode an endpoint that returns no logprobs is asked again pointwise, and from
-    then on pointwise only.
+    In logprobs mode an endpoint that returns no logprobs, or refuses the request (400, 422) and
+    then answers the same document pointwise, is taken not to support them: that document is
+    scored pointwise, and from then on every document. A pointwise answer cut by ``max_tokens``
+    (``finish_reason="length"``) counts only when it does not end inside a number: ``"0."`` cut
+    from ``"0.85"`` gets the neutral score and a flag that says to raise ``max_tokens``.
     """
 
     logprobs_available: bool = True
@@ -44,28 +51,35 @@ class PointwiseJudge(Judge):
         cached = self.cache.get(plan.key)
         if cached is not None:
             return Scores([cached], usage={"cache_hits": 1})
-        reply = yield plan.request
-        if self._lacks_logprobs(plan, reply):
-            first, plan = reply.usage, self._plan(query, text)
+        try:
+            reply = yield plan.request
+        except ProviderError as refusal:
+            if plan.mode != "logprobs" or refusal.status not in _REFUSALS:
+                raise
+            plan = self._plan(query, text, "pointwise")
+            reply = yield plan.request  # if this fails too, the refusal was not about logprobs
+            self._without_logprobs(f"refused the logprobs request ({refusal})")
+            return self._finish(plan, reply)
+        if plan.mode == "logprobs" and reply.top_logprobs is None:
+            self._without_logprobs("returned no logprobs")
+            first, plan = reply.usage, self._plan(query, text, "pointwise")
             return self._finish(plan, (yield plan.request), first)
         return self._finish(plan, reply)
 
-    def _plan(self, query: str, text: str) -> _Plan:
-        if self.config.mode == "logprobs" and self.logprobs_available:
+    def _plan(self, query: str, text: str, mode: Mode | None = None) -> _Plan:
+        if mode is None:
+            mode = "logprobs" if self.config.mode == "logprobs" and self.logprobs_available else "pointwise"
+        if mode == "logprobs":
             messages = self.prompts.logprobs(query, text)
             return _Plan("logprobs", *self.prepare("logprobs", messages, 1, self.config.top_logprobs))
         messages = self.prompts.pointwise(query, text)
         return _Plan("pointwise", *self.prepare("pointwise", messages, self.endpoint.max_tokens))
 
-    def _lacks_logprobs(self, plan: _Plan, reply: ChatReply) -> bool:
-        if plan.mode != "logprobs" or reply.top_logprobs is not None:
-            return False
+    def _without_logprobs(self, why: str) -> None:
+        """Score pointwise from now on (warned once)."""
         if self.logprobs_available:
             self.logprobs_available = False
-            logger.warning(
-                "llm_reranker: %s returned no logprobs; scoring pointwise instead", self.endpoint.model
-            )
-        return True
+            logger.warning("llm_reranker: %s %s; scoring pointwise instead", self.endpoint.model, why)
 
     def _finish(self, plan: _Plan, reply: ChatReply, earlier: dict[str, float] | None = None) -> Scores:
         """Parse one answer into a one-document Scores (flagged with NEUTRAL_SCORE on failure)."""
@@ -73,6 +87,12 @@ class PointwiseJudge(Judge):
             parsed = yes_probability(reply.top_logprobs or [])
         else:
             parsed = parse_score(reply.content, self.config.score_max)
+            if reply.finish_reason == "length" and ends_inside_number(reply.content):
+                parsed = ParsedScore(
+                    None,
+                    f"answer cut at max_tokens={plan.request['max_tokens']} before its score was complete "
+                    f"({parsed.problem or repr(reply.content[-40:])}); raise max_tokens",
+                )
         usage = merge_usage(earlier or {}, reply.usage)
         if parsed.value is None or not math.isfinite(parsed.value):
             return Scores([NEUTRAL_SCORE], usage=usage, flags={0: f"{plan.mode}: {parsed.problem}"})

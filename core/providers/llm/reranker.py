@@ -73,12 +73,12 @@ class LLMReranker(ApiReranker):
 
     @property
     def concurrency(self) -> int:
-        """Chat calls in flight at once (``max_concurrency``; Mem0's ``max_workers``)."""
+        """Chat calls in flight at once for the whole call (``max_concurrency``; Mem0's ``max_workers``)."""
         return self.config.max_concurrency
 
     # --- client, errors, one chat call under the retry policy --------------------------------
-    def _make_client(self, asynchronous: bool) -> Any:
-        return self.endpoint.make_client(asynchronous, self.config.timeout)
+    def _make_client(self, asynchronous: bool, http_client: Any) -> Any:
+        return self.endpoint.make_client(asynchronous, self.config.timeout, http_client)
 
     def _classify(self, exc: Exception) -> ProviderError:
         openai = self._sdk()
@@ -91,15 +91,15 @@ class LLMReranker(ApiReranker):
             return ProviderError(f"connection failed: {exc}", provider=PROVIDER, retryable=True)
         return ProviderError(f"{type(exc).__name__}: {exc}", provider=PROVIDER)
 
-    def _ask(self, policy: RetryPolicy) -> Callable[[ChatRequest], ChatReply]:
+    def _ask(self, policy: RetryPolicy, client: Any) -> Callable[[ChatRequest], ChatReply]:
         def create(request: ChatRequest, timeout: float) -> ChatReply:
-            return chat_reply(self.client().chat.completions.create(**request, timeout=timeout))
+            return chat_reply(client.chat.completions.create(**request, timeout=timeout))
 
         return lambda request: policy.run(lambda timeout: create(request, timeout))
 
-    def _aask(self, policy: RetryPolicy) -> Callable[[ChatRequest], Awaitable[ChatReply]]:
+    def _aask(self, policy: RetryPolicy, client: Any) -> Callable[[ChatRequest], Awaitable[ChatReply]]:
         async def create(request: ChatRequest, timeout: float) -> ChatReply:
-            return chat_reply(await self.aclient().chat.completions.create(**request, timeout=timeout))
+            return chat_reply(await client.chat.completions.create(**request, timeout=timeout))
 
         return lambda request: policy.arun(lambda timeout: create(request, timeout))
 
@@ -108,7 +108,8 @@ class LLMReranker(ApiReranker):
         """Scores in [0, 1] for ``texts``, every document judged."""
         if not texts:
             return Scores([])
-        ask = self._ask(self.retry_policy())
+        client = self.client()  # created before the deadline starts
+        ask = self._ask(self.retry_policy(), client)
         if self.config.mode == "listwise":
             return drive(self.listwise.exchange(query, texts), ask)
 
@@ -128,16 +129,15 @@ class LLMReranker(ApiReranker):
         """Async ``score``: at most ``max_concurrency`` chat calls in flight."""
         if not texts:
             return Scores([])
-        ask = self._aask(self.retry_policy())
+        client = await self.aclient()
+        ask = self._aask(self.retry_policy(), client)
         if self.config.mode == "listwise":
             return await adrive(self.listwise.exchange(query, texts), ask)
-        limit = asyncio.Semaphore(self.concurrency)
 
         async def one(text: str) -> Scores | ProviderError:
-            async with limit:
-                try:
-                    return await adrive(self.pointwise.exchange(query, text), ask)
-                except ProviderError as exc:
-                    return exc
+            try:
+                return await adrive(self.pointwise.exchange(query, text), ask)
+            except ProviderError as exc:
+                return exc
 
         return collect(await asyncio.gather(*(one(t) for t in texts)))
