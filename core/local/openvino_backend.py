@@ -26,6 +26,8 @@ from core.deps import require
 from core.errors import ConfigError
 from core.local.options import OPENVINO
 
+logger = logging.getLogger("rerank_layer")
+
 #: Bumped whenever the quantisation recipe changes (part of the cached file's name).
 RECIPE = "ov2"
 #: OpenVINO's name for each precision the backend runs at.
@@ -48,6 +50,7 @@ def ensure_int8_ir(onnx_file: Path, calibration: CalibrationFactory) -> Path:
     target = openvino_path(onnx_file)
     if target.is_file() and target.with_suffix(".bin").is_file():
         return target
+    logger.info("quantising %s to int8 with NNCF (once; cached as %s)", onnx_file.name, target)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".openvino-") as tmp, _quiet(nncf):
         try:
             model = ov.Core().read_model(str(onnx_file))
@@ -92,16 +95,16 @@ def float_nodes(model: Any) -> list[str]:
 @contextlib.contextmanager
 def _quiet(nncf: object) -> Iterator[None]:
     """NNCF logs each step and draws progress bars: keep a one-off quantisation silent."""
-    logger = logging.getLogger("nncf")
-    level, previous = logger.level, logging.root.manager.disable
-    logger.setLevel(logging.ERROR)
+    nncf_logger = logging.getLogger("nncf")
+    level, previous = nncf_logger.level, logging.root.manager.disable
+    nncf_logger.setLevel(logging.ERROR)
     logging.disable(logging.WARNING)
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             yield
     finally:
-        logger.setLevel(level)
+        nncf_logger.setLevel(level)
         logging.disable(previous)
 
 
