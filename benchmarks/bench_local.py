@@ -1,40 +1,40 @@
-"""Local cross-encoder reranking: rerank-layer against its peers, in one process, same model and inputs.
+"""Local cross-encoder reranking: rerank-layer against the peers' fastest settings, interleaved.
 
-Run from the repository root:
+Run from the repository root, under the benchmark lock:
 
-    .venv/bin/python benchmarks/bench_local.py            # full run (about 17 minutes on 2 cores)
-    .venv/bin/python benchmarks/bench_local.py --quick    # fewer repetitions and queries
+    bash benchmarks/peers/setup_peers.sh                                 # once: the peers' own venvs
+    flock /work/bench.lock .venv/bin/python benchmarks/bench_local.py    # full run
+    flock /work/bench.lock .venv/bin/python benchmarks/bench_local.py --quick
 
-Prints, at 20, 100 and 500 candidates: pairs/s, p50 latency, memory, and each configuration's
-ratio to the best peer; then the layer's own overhead at 100 candidates, the top-10 agreement of
-the fast configurations with float32 on the benchmark cross-encoder, and NDCG@10 on TREC DL19
-(BM25 top-100 reranked by the real all-MiniLM-L6-v2, bi-encoder mode) per precision.
-See benchmarks/README.md.
+Every system runs in its own long-lived worker process (``benchmarks/peers/worker.py``; peers that
+need other package versions from their venv under ``/work/bench-venvs``), all fed the same inputs,
+round-robin with the order rotated each round. Prints, at each candidate count, pairs/s at the
+median and at the fastest run and each system's ratio to the best peer; then each system's top-10
+agreement with float32 and NDCG@10 (benchmark cross-encoder, DL19 BM25 top-100), peak memory of
+each system alone in a fresh process, the layer's own overhead, and NDCG@10 of the real
+all-MiniLM-L6-v2 (bi-encoder) per precision. See benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import gc
 import json
 import logging
 import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bars in the report
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 logging.disable(logging.WARNING)
 
@@ -43,131 +43,132 @@ import numpy as np  # noqa: E402
 from benchmarks import local_inputs  # noqa: E402
 from core import create_reranker  # noqa: E402
 
-Rank = Callable[[str, list[str]], object]
+WORKER = ROOT / "benchmarks" / "peers" / "worker.py"
+VENVS = Path(os.environ.get("BENCH_VENVS", "/work/bench-venvs"))
+PEER_MODELS = local_inputs.build_model().parent / "peers"
 
-#: Our configurations: name -> huggingface provider config (on top of the model path).
-OURS = {
-    "rerank-layer fastest (onnx int8)": {"backend": "onnx", "dtype": "int8", "batch_size": 16},
-    "rerank-layer default (auto: bf16 here)": {},
-    "rerank-layer float32": {"dtype": "float32"},
+#: System name -> the venv it runs in ("main": this interpreter). Ours first; see worker.py.
+SYSTEMS: dict[str, str] = {
+    "rerank-layer fastest": "main",
+    "rerank-layer default": "main",
+    "rerank-layer onnx int8": "main",
+    "rerank-layer float32": "main",
+    "ST ONNX int8 (avx512_vnni)": "st-onnx",
+    "ST torch bf16": "main",
+    "fastembed int8 (512 tokens)": "fastembed",
+    "ST torch float32": "main",
+    "LangChain CrossEncoderReranker": "main",
+    "LlamaIndex SentenceTransformerRerank": "main",
+    "ST ONNX float32": "st-onnx",
+    "fastembed float32 (512 tokens)": "fastembed",
 }
-FASTEST, DEFAULT = list(OURS)[:2]
+#: Left out unless named with --systems: float32 ONNX peers, far behind their int8 (see the README).
+OPTIONAL = ("ST ONNX float32", "fastembed float32 (512 tokens)")
+#: What each of our names runs (the worker's OURS), for the report.
+OURS_LABEL = {
+    "rerank-layer fastest": "backend=openvino dtype=int8 batch_size=16 (extra: openvino)",
+    "rerank-layer default": "no option, local extra only (= torch, auto: bf16 here)",
+    "rerank-layer onnx int8": "backend=onnx dtype=int8 batch_size=16 (extra: onnx)",
+    "rerank-layer float32": "dtype=float32 (torch): the reference",
+}
+REFERENCE = "rerank-layer float32"
+#: Peers that run the same PyTorch float32 forward as the reference: their rankings are float32's
+#: (top-10 10/10), so the accuracy pass skips them unless --accuracy-all.
+SAME_AS_REFERENCE = (
+    "ST torch float32",
+    "LangChain CrossEncoderReranker",
+    "LlamaIndex SentenceTransformerRerank",
+)
 
 
-# --- memory ----------------------------------------------------------------------------------------
-def rss_mb() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def is_ours(name: str) -> bool:
+    return name.startswith("rerank-layer")
 
 
-def peak_of_process_mb() -> float:
-    """VmHWM: this process's peak RSS since it started (unlike ru_maxrss, reset by exec)."""
-    with open("/proc/self/status") as handle:
-        line = next(line for line in handle if line.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
+# --- workers ---------------------------------------------------------------------------------------
+class Worker:
+    """One system in its own process (see worker.py for the protocol)."""
+
+    def __init__(self, name: str, model: Path, env_overrides: dict[str, str] | None = None) -> None:
+        venv = SYSTEMS.get(name, "main")
+        python = sys.executable if venv == "main" else str(VENVS / venv / "bin" / "python")
+        env = dict(os.environ) | (env_overrides or {})
+        if venv != "main":
+            env.pop("PYTHONPATH", None)
+        self.name = name
+        self.process = subprocess.Popen(
+            [python, str(WORKER), name, str(model), str(PEER_MODELS)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        self.ready = self._read()
+
+    def _read(self) -> dict:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.name}: the worker exited (rc {self.process.wait()})")
+        return json.loads(line)
+
+    def ask(self, **request: object) -> dict:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def rank(self, query: str, texts: list[str]) -> float:
+        return float(self.ask(op="rank", query=query, texts=texts)["seconds"])
+
+    def scores(self, query: str, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.ask(op="rank", query=query, texts=texts, scores=True)["scores"])
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.ask_quit()
+        self.process.wait(timeout=60)
+
+    def ask_quit(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"op": "quit"}) + "\n")
+        self.process.stdin.close()
 
 
-def release_memory() -> None:
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+def available(names: list[str]) -> list[str]:
+    """The systems whose venv exists (the peers' venvs come from setup_peers.sh)."""
+    out = []
+    for name in names:
+        venv = SYSTEMS[name]
+        if venv == "main" or (VENVS / venv / ".ready").is_file():
+            out.append(name)
+        else:
+            print(f"  skipped {name}: no venv {VENVS / venv} (run benchmarks/peers/setup_peers.sh)")
+    return out
 
 
-@contextlib.contextmanager
-def peak_rss() -> Iterator[dict[str, float]]:
-    """Samples RSS every millisecond; yields a dict that gets ``peak`` and ``before``."""
-    out = {"before": rss_mb(), "peak": 0.0}
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            out["peak"] = max(out["peak"], rss_mb())
-            time.sleep(0.001)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield out
-    finally:
-        stop.set()
-        thread.join()
-        out["peak"] = max(out["peak"], rss_mb())
+def prepare_peer_models(model: Path) -> None:
+    """The peers' own ONNX export and int8 file (made once, by sentence-transformers' tools)."""
+    python = VENVS / "st-onnx" / "bin" / "python"
+    if python.is_file():
+        script = ROOT / "benchmarks" / "peers" / "prepare_models.py"
+        subprocess.run([str(python), str(script), str(model), str(PEER_MODELS)], check=True)
 
 
-# --- systems ---------------------------------------------------------------------------------------
-def system_builders(model: Path, peers: bool) -> dict[str, Callable[[], Rank]]:
-    """How to load each system (ours first), by display name."""
-    builders: dict[str, Callable[[], Rank]] = {}
-    for name, config in OURS.items():
-        builders[name] = lambda config=config: ours(model, config)
-    if peers:
-        builders |= {
-            "sentence-transformers CrossEncoder.predict": lambda: st_cross_encoder(model),
-            "LangChain CrossEncoderReranker": lambda: langchain(model),
-            "LlamaIndex SentenceTransformerRerank": lambda: llamaindex(model),
-            "AnswerDotAI rerankers": lambda: answerdotai(model),
-        }
-    return builders
-
-
-def build_systems(model: Path, peers: bool) -> dict[str, Rank]:
-    """Every system, loaded and warmed up."""
-    systems = {}
-    for name, build in system_builders(model, peers).items():
+def start_workers(names: list[str], model: Path) -> dict[str, Worker]:
+    workers = {}
+    for name in names:
         try:
-            rank = build()
-        except ImportError as exc:
+            workers[name] = Worker(name, model)
+        except (RuntimeError, json.JSONDecodeError) as exc:
             print(f"  skipped {name}: {exc}")
             continue
-        rank(local_inputs.benchmark_query(), local_inputs.passages(4))  # warm-up
-        systems[name] = rank
-    return systems
+        workers[name].rank(local_inputs.benchmark_query(), local_inputs.passages(4))  # warm-up
+    return workers
 
 
-def ours(model: Path, config: dict) -> Rank:
-    reranker = create_reranker({"provider": "huggingface", "config": {"model": str(model), **config}})
-    reranker.warmup()
-    return lambda query, texts: reranker.rerank(query, [{"text": t} for t in texts])
-
-
-def st_cross_encoder(model: Path) -> Rank:
-    from sentence_transformers import CrossEncoder
-
-    encoder = CrossEncoder(str(model), device="cpu")
-    return lambda query, texts: encoder.predict([(query, t) for t in texts])
-
-
-def langchain(model: Path) -> Rank:
-    from langchain_classic.retrievers.document_compressors import CrossEncoderReranker
-    from langchain_community.cross_encoders import HuggingFaceCrossEncoder
-    from langchain_core.documents import Document
-
-    compressor = CrossEncoderReranker(
-        model=HuggingFaceCrossEncoder(model_name=str(model), model_kwargs={"device": "cpu"}), top_n=10
-    )
-    return lambda query, texts: compressor.compress_documents(
-        [Document(page_content=t) for t in texts], query
-    )
-
-
-def llamaindex(model: Path) -> Rank:
-    from llama_index.core.postprocessor import SentenceTransformerRerank
-    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
-
-    post = SentenceTransformerRerank(model=str(model), top_n=10, device="cpu")
-    return lambda query, texts: post.postprocess_nodes(
-        [NodeWithScore(node=TextNode(text=t), score=0.0) for t in texts], query_bundle=QueryBundle(query)
-    )
-
-
-def answerdotai(model: Path) -> Rank:
-    from rerankers import Reranker
-
-    ranker = Reranker(str(model), model_type="cross-encoder", device="cpu", verbose=0)
-    return lambda query, texts: ranker.rank(query, texts)
-
-
-# --- timing ----------------------------------------------------------------------------------------
+# --- speed -----------------------------------------------------------------------------------------
 @dataclass
 class Measure:
     seconds: list[float] = field(default_factory=list)
@@ -182,75 +183,124 @@ class Measure:
 
 
 def run_speed(
-    systems: dict[str, Rank], sizes: list[int], repeats: dict[int, int], pool: list[str]
+    workers: dict[str, Worker], sizes: list[int], repeats: dict[int, int], pool: list[str]
 ) -> dict[int, dict[str, Measure]]:
-    """Round-robin over systems, repetition by repetition, so load changes hit everyone alike."""
+    """Round-robin over systems, repetition by repetition, the order rotated each round."""
     query = local_inputs.benchmark_query()
     results: dict[int, dict[str, Measure]] = {}
-    names = list(systems)
+    names = list(workers)
     for size in sizes:
         texts = pool[:size]
         results[size] = {name: Measure() for name in names}
         for rep in range(repeats[size]):
             order = names[rep % len(names) :] + names[: rep % len(names)]
             for name in order:
-                time.sleep(0.2)  # let the previous system's worker threads go idle
-                start = time.perf_counter()
-                systems[name](query, texts)
-                results[size][name].seconds.append(time.perf_counter() - start)
-        print(f"  {size} candidates done", flush=True)
+                time.sleep(0.2)  # let the previous system's threads go idle
+                results[size][name].seconds.append(workers[name].rank(query, texts))
+        print(f"  {size} candidates done (load average {os.getloadavg()[0]:.1f})", flush=True)
     return results
+
+
+def best_peer(by_name: dict[str, Measure], size: int, attr: str) -> tuple[str, float]:
+    rates = {n: size / getattr(m, attr) for n, m in by_name.items() if not is_ours(n)}
+    name = max(rates, key=lambda n: rates[n]) if rates else ""
+    return name, rates.get(name, float("nan"))
 
 
 def print_speed(results: dict[int, dict[str, Measure]]) -> None:
     for size, by_name in results.items():
-        peers = [m for n, m in by_name.items() if not n.startswith("rerank-layer")]
-        best_peer = max((size / m.p50 for m in peers), default=float("nan"))
-        best_peer_run = max((size / m.best for m in peers), default=float("nan"))
+        peer, rate_peer = best_peer(by_name, size, "p50")
+        peer_best, rate_peer_best = best_peer(by_name, size, "best")
         runs = len(next(iter(by_name.values())).seconds)
-        print(f"\n{size} candidates, {runs} runs each: pairs/s at the p50 latency, and in the fastest run")
-        ratio = "x best peer"
-        print(f"  {'system':42} {'p50 ms':>8} {'pairs/s':>8} {ratio:>12} {'best run':>9} {ratio:>12}")
-        for name, m in by_name.items():
+        print(f"\n{size} candidates, {runs} runs each; best peer: {peer} (median), {peer_best} (fastest run)")
+        print(f"  {'system':40} {'median/s':>9} {'x best':>7} {'fastest/s':>10} {'x best':>7}")
+        for name, m in sorted(by_name.items(), key=lambda item: item[1].p50):
             rate, top = size / m.p50, size / m.best
-            print(
-                f"  {name:42} {m.p50 * 1000:8.0f} {rate:8.1f} {rate / best_peer:12.2f}"
-                f" {top:9.1f} {top / best_peer_run:12.2f}"
+            print(f"  {name:40} {rate:9.1f} {rate / rate_peer:7.2f} {top:10.1f} {top / rate_peer_best:7.2f}")
+
+
+# --- accuracy --------------------------------------------------------------------------------------
+def evaluation_queries(limit: int | None) -> list[tuple[str, list[str]]]:
+    """DL19 queries with their BM25 top-100, without the last ones (they calibrated the head)."""
+    candidates = list(local_inputs.bm25_candidates(100).items())[: -local_inputs.CALIBRATION_QUERIES]
+    return candidates[:limit] if limit else candidates
+
+
+def run_accuracy(workers: dict[str, Worker], limit: int | None) -> dict[str, dict[str, float]]:
+    """Per system: top-10 agreement with float32 (mean, min), Spearman and NDCG@10 (benchmark model)."""
+    from core.evaluation.beir import read_qrels
+    from core.evaluation.metrics import evaluate_run
+
+    docs, qs = local_inputs.corpus(), local_inputs.queries()
+    qrels = read_qrels(local_inputs.DATA / "qrels" / "test.tsv")
+    queries = evaluation_queries(limit)
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    for name, worker in workers.items():
+        scores[name] = {qid: worker.scores(qs[qid], [docs[i] for i in ids]) for qid, ids in queries}
+    out: dict[str, dict[str, float]] = {}
+    for name, by_query in scores.items():
+        agreement, spearman = [], []
+        for qid, _ in queries:
+            ref, own = scores[REFERENCE][qid], by_query[qid]
+            agreement.append(len(set(np.argsort(-ref)[:10]) & set(np.argsort(-own)[:10])))
+            spearman.append(
+                float(np.corrcoef(np.argsort(np.argsort(ref)), np.argsort(np.argsort(own)))[0, 1])
             )
+        run = {  # evaluate_run reads each list in its order: best first
+            qid: sorted(zip(ids, by_query[qid].tolist(), strict=True), key=lambda pair: -pair[1])
+            for qid, ids in queries
+        }
+        per_query = evaluate_run(qrels, run)
+        out[name] = {
+            "agreement_mean": statistics.mean(agreement),
+            "agreement_min": min(agreement),
+            "spearman": statistics.mean(spearman),
+            "ndcg@10": statistics.mean(m["ndcg@10"] for m in per_query.values()),
+        }
+    return out
 
 
-def memory_child(name: str, size: int) -> None:
-    """In a fresh process: load one system, rerank ``size`` candidates, print memory figures (JSON)."""
-    model = local_inputs.build_model()
-    pool, query = local_inputs.passages(size), local_inputs.benchmark_query()
-    start = rss_mb()
-    rank = system_builders(model, peers=True)[name]()
-    rank(query, pool[:4])
-    release_memory()
-    with peak_rss() as memory:
-        rank(query, pool)
-    peak = peak_of_process_mb()
-    figures = {
-        "peak_rss_mb": peak,
-        "load_mb": memory["before"] - start,
-        "call_mb": memory["peak"] - memory["before"],
+def ndcg_by_precision(max_queries: int | None) -> dict[str, float]:
+    """NDCG@10 of BM25 top-100 reranked by the packaged all-MiniLM-L6-v2 (bi-encoder) per precision."""
+    from core.evaluation import evaluate
+
+    configs = {
+        "float32 (torch)": {"dtype": "float32"},
+        "default (auto: bf16 here)": {},
+        "onnx int8": {"backend": "onnx", "dtype": "int8"},
+        "openvino int8": {"backend": "openvino", "dtype": "int8"},
     }
-    print(json.dumps(figures))
+    out = {}
+    for name, config in configs.items():
+        spec = {"provider": "sentence_transformer", "config": {"model": "embedded", **config}}
+        report = evaluate(
+            local_inputs.DATA,
+            spec,
+            run=local_inputs.DATA / "bm25_top100.run",
+            top_n=100,
+            max_queries=max_queries,
+            progress=False,
+        )
+        out[name] = report.metrics["after"]["ndcg@10"]
+        out.setdefault("BM25 (before)", report.metrics["before"]["ndcg@10"])
+    return out
 
 
-def run_memory(names: list[str], size: int) -> dict[str, dict[str, float]]:
-    """Each system in its own process, so one's memory never counts against another."""
+# --- memory and overhead ---------------------------------------------------------------------------
+def run_memory(names: list[str], model: Path, size: int) -> dict[str, dict[str, float]]:
+    """Each system alone in a fresh process: peak RSS (VmHWM) after loading and one ``size`` call."""
+    query, pool = local_inputs.benchmark_query(), local_inputs.passages(size)
     out = {}
     for name in names:
-        command = [sys.executable, __file__, "--memory-child", name, "--sizes", str(size)]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        worker = Worker(name, model)
+        worker.rank(query, pool[:4])
+        worker.rank(query, pool)
+        out[name] = {"loaded_mb": worker.ready["rss_mb"], **worker.ask(op="memory")}
+        worker.close()
     return out
 
 
 def timed(function: Callable, spent: list[float]) -> Callable:
-    """``function`` that adds its run time to ``spent[0]``."""
-
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         try:
@@ -263,12 +313,14 @@ def timed(function: Callable, spent: list[float]) -> Callable:
 
 def overhead_shares(model: Path, pool: list[str], repeats: int) -> dict[str, tuple[float, float]]:
     """Per configuration: share of the call outside the model forward, and the tokeniser's part of it."""
+    from benchmarks.peers.worker import OURS
     from core.local.cross_encoder import load_cross_encoder
 
     query, docs, out = local_inputs.benchmark_query(), [{"text": t} for t in pool[:100]], {}
-    for name, config in OURS.items():
-        reranker = create_reranker({"provider": "huggingface", "config": {"model": str(model), **config}})
+    for name in ("rerank-layer fastest", "rerank-layer default"):
+        reranker = create_reranker({"provider": "huggingface", "config": {"model": str(model), **OURS[name]}})
         runtime = load_cross_encoder(reranker.config)
+        reranker.rerank(query, docs[:4])
         forward, tokenize, original = [0.0], [0.0], runtime.forward
         runtime.forward = timed(original, forward)
         runtime.encode = timed(runtime.encode, tokenize)  # shadows the method until deleted
@@ -288,144 +340,115 @@ def overhead_shares(model: Path, pool: list[str], repeats: int) -> dict[str, tup
     return out
 
 
-# --- accuracy --------------------------------------------------------------------------------------
-def top10_agreement(model: Path, n_queries: int) -> tuple[dict[str, list[int]], list[float]]:
-    """Per query, |top-10 of a configuration ∩ top-10 of float32| on BM25 top-100 candidates."""
-    docs, qs = local_inputs.corpus(), local_inputs.queries()
-    candidates = list(local_inputs.bm25_candidates(100).items())[:n_queries]
-    scorers = {
-        name: create_reranker({"provider": "huggingface", "config": {"model": str(model), **config}})
-        for name, config in OURS.items()
-    }
-    reference = scorers.pop("rerank-layer float32")
-    agreement: dict[str, list[int]] = {name: [] for name in scorers}
-    spread = []
-    for qid, ids in candidates:
-        texts = [docs[i] for i in ids]
-        ref = np.asarray(reference.score(qs[qid], texts))
-        spread.append(float(ref.std()))
-        ref_top = set(np.argsort(-ref)[:10].tolist())
-        for name, scorer in scorers.items():
-            top = set(np.argsort(-np.asarray(scorer.score(qs[qid], texts)))[:10].tolist())
-            agreement[name].append(len(ref_top & top))
-    return agreement, spread
-
-
-def ndcg_by_precision(max_queries: int | None) -> dict[str, float]:
-    """NDCG@10 of BM25 top-100 reranked by the packaged all-MiniLM-L6-v2 (bi-encoder) per precision."""
-    from core.evaluation import evaluate
-
-    configs = {
-        "float32 (torch)": {"dtype": "float32"},
-        "default (auto: bf16 here)": {},
-        "onnx float32": {"backend": "onnx"},
-        "onnx int8": {"backend": "onnx", "dtype": "int8"},
-    }
-    out = {}
-    for name, config in configs.items():
-        spec = {"provider": "sentence_transformer", "config": {"model": "embedded", **config}}
-        report = evaluate(
-            local_inputs.DATA,
-            spec,
-            run=local_inputs.DATA / "bm25_top100.run",
-            top_n=100,
-            max_queries=max_queries,
-            progress=False,
-        )
-        out[name] = report.metrics["after"]["ndcg@10"]
-        out.setdefault("BM25 (before)", report.metrics["before"]["ndcg@10"])
-    return out
-
-
 # --- main ------------------------------------------------------------------------------------------
+def print_table(
+    results: dict[int, dict[str, Measure]],
+    accuracy: dict[str, dict[str, float]],
+    memory: dict[str, dict[str, float]],
+) -> None:
+    """One line per system: pairs/s and ratio to the best peer per size, accuracy, peak memory."""
+    sizes = list(results)
+    head = "".join(f" {f'@{s}/s':>8} {'x peer':>7}" for s in sizes)
+    print(f"\n  {'system':40}{head} {'top10 mean/min':>15} {'NDCG@10':>8} {'peak MB':>8}")
+    for name in results[sizes[0]]:
+        cells = ""
+        for size in sizes:
+            rate = size / results[size][name].p50
+            cells += f" {rate:8.1f} {rate / best_peer(results[size], size, 'p50')[1]:7.2f}"
+        acc = accuracy.get(name)
+        agree = f"{acc['agreement_mean']:.2f}/{acc['agreement_min']:.0f}" if acc else "-"
+        ndcg = f"{acc['ndcg@10']:.4f}" if acc else "-"
+        peak = f"{memory[name]['peak_rss_mb']:.0f}" if name in memory else "-"
+        print(f"  {name:40}{cells} {agree:>15} {ndcg:>8} {peak:>8}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and queries")
-    parser.add_argument("--sizes", default="20,100,500", help="candidate counts, comma-separated")
-    parser.add_argument("--no-peers", action="store_true", help="only rerank-layer's configurations")
-    parser.add_argument("--skip-accuracy", action="store_true", help="skip top-10 agreement and NDCG")
+    parser.add_argument("--sizes", default="100,500", help="candidate counts, comma-separated")
+    parser.add_argument("--systems", help="comma-separated subset of the systems (default: all)")
+    parser.add_argument("--repeats", type=int, help="runs per size for every size")
+    parser.add_argument("--skip-accuracy", action="store_true", help="skip agreement and NDCG")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the fresh-process memory runs")
+    parser.add_argument(
+        "--queries", type=int, default=20, help="evaluation queries for accuracy (at most 35)"
+    )
+    parser.add_argument(
+        "--bi-encoder", action="store_true", help="also NDCG@10 of all-MiniLM-L6-v2 per precision"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    parser.add_argument("--accuracy-all", action="store_true", help="also score the float32 PyTorch peers")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    if args.memory_child:
-        memory_child(args.memory_child, sizes[-1])
-        return
     repeats = {
-        s: (3 if s <= 100 else 1) if args.quick else (7 if s <= 20 else 5 if s <= 100 else 3) for s in sizes
+        s: args.repeats or ((3 if s <= 100 else 2) if args.quick else (4 if s <= 100 else 3)) for s in sizes
     }
+    chosen = args.systems.split(",") if args.systems else [n for n in SYSTEMS if n not in OPTIONAL]
+    names = available(chosen)
 
-    import torch
+    from core.local.precision import cpu_flags, cpu_has_native_bf16
 
-    from core.local.precision import cpu_has_native_bf16, resolve_precision
-
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-        f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_has_native_bf16()}, "
-        f"auto precision: {resolve_precision('auto', 'cpu', 'torch')}; load average {os.getloadavg()}"
-    )
+    features = sorted(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16"})
+    print(f"CPU features: {features}; native bf16: {cpu_has_native_bf16()}; load average {os.getloadavg()}")
     model = local_inputs.build_model()
+    prepare_peer_models(model)
     pool = local_inputs.passages(max(sizes))
-    tokenizer = __import__("transformers").AutoTokenizer.from_pretrained(model)
-    query = local_inputs.benchmark_query()
-    lengths = [len(ids) for ids in tokenizer([query] * len(pool), pool, truncation=True)["input_ids"]]
-    print(
-        f"model {model}; query {query!r}; {len(pool)} passages of 100-150 words, "
-        f"{statistics.mean(lengths):.0f} tokens a pair on average"
-    )
+    print(f"model {model}; query {local_inputs.benchmark_query()!r}; passages of 100-150 words")
+    for name in names:
+        print(f"  {name:40} {OURS_LABEL.get(name, 'venv: ' + SYSTEMS[name])}")
 
-    print("\nloading and warming up")
-    systems = build_systems(model, peers=not args.no_peers)
-    print("\nspeed")
-    results = run_speed(systems, sizes, repeats, pool)
-    print_speed(results)
+    print("\nloading and warming up (each system in its own worker process)")
+    workers = start_workers(names, model)
+    report: dict[str, object] = {}
+    try:
+        print("\nspeed")
+        results = run_speed(workers, sizes, repeats, pool)
+        print_speed(results)
+        accuracy: dict[str, dict[str, float]] = {}
+        if not args.skip_accuracy:
+            limit = 8 if args.quick else args.queries
+            print(f"\naccuracy: {len(evaluation_queries(limit))} DL19 queries, BM25 top-100 each")
+            measured = {n: w for n, w in workers.items() if args.accuracy_all or n not in SAME_AS_REFERENCE}
+            accuracy = run_accuracy(measured, limit)
+            print(f"  {'system':40} {'top-10 vs float32 mean/min':>27} {'Spearman':>9} {'NDCG@10':>8}")
+            base = accuracy[REFERENCE]["ndcg@10"] if REFERENCE in accuracy else float("nan")
+            for name, acc in accuracy.items():
+                print(
+                    f"  {name:40} {acc['agreement_mean']:21.2f} / {acc['agreement_min']:.0f}"
+                    f" {acc['spearman']:9.4f} {acc['ndcg@10']:8.4f} ({acc['ndcg@10'] - base:+.4f})"
+                )
+    finally:
+        for worker in workers.values():
+            worker.close()
+    memory: dict[str, dict[str, float]] = {}
+    if not args.skip_memory:
+        biggest = max(sizes)
+        print(f"\nmemory at {biggest} candidates, each system alone in a fresh process")
+        memory = run_memory(list(workers), model, biggest)
+        for name, m in memory.items():
+            print(f"  {name:40} peak RSS {m['peak_rss_mb']:6.0f} MB (after loading {m['loaded_mb']:.0f} MB)")
+    print("\nsummary (median pairs/s, ratio to the best peer's median)")
+    print_table(results, accuracy, memory)
 
     print("\nthe layer's own overhead at 100 candidates: share of the call outside the model forward")
-    overhead = overhead_shares(model, pool, 3 if args.quick else 5)
+    overhead = overhead_shares(model, pool, 3)
     for name, (outside, tokens) in overhead.items():
-        rest = (outside - tokens) * 100
-        print(
-            f"  {name:42} {outside * 100:5.2f} %  (tokenisation {tokens * 100:.2f} %, the rest {rest:.2f} %)"
-        )
-
-    biggest = max(sizes)
-    print(f"\nmemory at {biggest} candidates, each system alone in a fresh process")
-    memory = run_memory(list(systems), biggest)
-    print(f"  {'system':42} {'peak RSS MB':>12} {'model load MB':>14} {'call +MB':>9}")
-    for name, m in memory.items():
-        print(f"  {name:42} {m['peak_rss_mb']:12.0f} {m['load_mb']:14.0f} {m['call_mb']:9.0f}")
-
-    speed = {s: {n: {"p50_s": m.p50, "runs_s": m.seconds} for n, m in r.items()} for s, r in results.items()}
-    report: dict[str, object] = {
+        print(f"  {name:40} {outside * 100:5.2f} % (tokenisation {tokens * 100:.2f} %)")
+    report |= {
         "load_average": os.getloadavg(),
-        "speed": speed,
-        "overhead_share": overhead,
+        "speed": {s: {n: m.seconds for n, m in r.items()} for s, r in results.items()},
+        "accuracy": accuracy,
         "memory": memory,
+        "overhead_share": overhead,
     }
-    if not args.skip_accuracy:
-        n_queries = 5 if args.quick else 20  # the last 8 DL19 queries calibrated the head: never used here
-        agreement, spread = top10_agreement(model, n_queries)
-        print(
-            f"\n(a) top-10 agreement with float32, benchmark cross-encoder, BM25 top-100 of {n_queries} DL19 "
-            f"queries (logit std per query: {statistics.mean(spread):.2f}; target: >= 9/10)"
-        )
-        for name, values in agreement.items():
-            print(f"  {name:42} mean {statistics.mean(values):.2f}/10, min {min(values)}/10")
-        max_queries = 10 if args.quick else None
-        print(
-            f"\n(b) NDCG@10, TREC DL19 subset, BM25 top-100 reranked by all-MiniLM-L6-v2 (bi-encoder), "
-            f"{'10' if args.quick else 'all 43'} queries"
-        )
-        ndcg = ndcg_by_precision(max_queries)
-        base = ndcg["float32 (torch)"]
+    if args.bi_encoder:
+        print("\nNDCG@10, TREC DL19 subset, BM25 top-100 reranked by all-MiniLM-L6-v2 (bi-encoder)")
+        ndcg = ndcg_by_precision(10 if args.quick else None)
         for name, value in ndcg.items():
-            delta = (
-                "" if name.startswith(("float32", "BM25")) else f"  (delta vs float32 {value - base:+.4f})"
-            )
-            print(f"  {name:42} {value:.4f}{delta}")
-        report |= {"top10_agreement": agreement, "logit_std": spread, "ndcg@10": ndcg}
+            print(f"  {name:40} {value:.4f}")
+        report["bi_encoder_ndcg@10"] = ndcg
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -17,7 +17,17 @@ import random
 import tempfile
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-dl19-subset"
+
+def _data_folder() -> Path:
+    """``shared/data/trec-dl19-subset`` in the nearest folder above this checkout that has it."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "data" / "trec-dl19-subset"
+        if candidate.is_dir():
+            return candidate
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-dl19-subset"
+
+
+DATA = _data_folder()
 #: Standard deviation of the benchmark model's logits across one query's candidates (calibration).
 LOGIT_STD = 3.0
 #: DL19 queries (the last ones) whose BM25 candidates calibrate the head.

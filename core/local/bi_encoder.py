@@ -11,10 +11,12 @@ from core.deps import require
 from core.errors import ConfigError
 from core.local.backends import Forward, OnnxForward, TorchForward, positional_module
 from core.local.batching import iter_padded_batches, progress_bar
-from core.local.models import cached_model, resolve_device, resolve_model_name
+from core.local.calibration import PASSAGES, QUERIES
+from core.local.models import cached_model, resolve_model_name
 from core.local.onnx_export import ensure_onnx
+from core.local.openvino_backend import OpenVinoForward, ensure_int8_ir
 from core.local.options import LOCAL, LocalRerankerConfig
-from core.local.precision import resolve_precision
+from core.local.precision import cpu_has_native_bf16, resolve_runtime
 from core.local.threads import (
     apply_torch_threads,
     check_session_threads,
@@ -50,7 +52,7 @@ class BiEncoderRuntime:
         st = require("sentence_transformers", extra="local", provider=LOCAL)
         torch = require("torch", extra="local", provider=LOCAL)
         self.name, self.device, self.precision, self.backend = model, device, precision, backend
-        kwargs = {"attn_implementation": "eager"} if backend == "onnx" else {}
+        kwargs = {"attn_implementation": "eager"} if backend in ("onnx", "openvino") else {}
         try:
             loaded = st.SentenceTransformer(
                 model, device=device, trust_remote_code=trust_remote_code, model_kwargs=kwargs
@@ -71,6 +73,13 @@ class BiEncoderRuntime:
             path = ensure_onnx(model, "bi_encoder", precision, lambda: self._export_module(loaded))
             self.session_threads = thread_count(threads)
             self.forward = OnnxForward(path, device, self.session_threads)
+        elif backend == "openvino":
+            onnx_file = ensure_onnx(model, "bi_encoder", "float32", lambda: self._export_module(loaded))
+            if precision == "int8":
+                onnx_file = ensure_int8_ir(onnx_file, self._calibration_batches)
+                precision = "bfloat16" if cpu_has_native_bf16() else "float32"
+            self.session_threads = thread_count(threads)
+            self.forward = OpenVinoForward(onnx_file, self.session_threads, precision)
         else:
             apply_torch_threads(threads)
             self.model = loaded.to(getattr(torch, precision)).eval()
@@ -81,6 +90,13 @@ class BiEncoderRuntime:
         loaded.to("cpu")
         example = dict(self.tokenizer(["a text", "a longer text"], padding=True, return_tensors="pt"))
         return positional_module(loaded, list(example), sentence_embedding_of), example
+
+    def _calibration_batches(self) -> list[dict[str, np.ndarray]]:
+        """The shipped calibration queries and passages, tokenised, one unpadded batch per text."""
+        texts = [query for queries in QUERIES for query in queries[:2]] + list(PASSAGES)
+        features = self.token_encoder(texts, None, self.max_length)
+        padding_side = str(getattr(self.tokenizer, "padding_side", "right"))
+        return [batch for _, batch in iter_padded_batches(features, 1, self.pad_values, padding_side)]
 
     def embed(self, texts: Sequence[str], batch_size: int, progress: Any) -> np.ndarray:
         """L2-normalised embeddings of ``texts``, one row each, in input order."""
@@ -105,15 +121,15 @@ class BiEncoderRuntime:
 
 def load_bi_encoder(config: LocalRerankerConfig, max_length: int | None) -> BiEncoderRuntime:
     """The process-wide runtime for ``config``'s (model, device, precision, backend, max_length)."""
-    model, device = resolve_model_name(str(config.model)), resolve_device(config.device)
-    precision = resolve_precision(config.dtype, device, config.backend)
-    key = ("bi_encoder", model, device, precision, config.backend, max_length, config.trust_remote_code)
-    if config.backend == "torch":
+    model = resolve_model_name(str(config.model))
+    device, backend, precision = resolve_runtime(config, "bi_encoder")
+    key = ("bi_encoder", model, device, precision, backend, max_length, config.trust_remote_code)
+    if backend == "torch":
         claim_torch_threads(config.num_threads, model)
     runtime = cached_model(
         key,
         lambda: BiEncoderRuntime(
-            model, device, precision, config.backend, max_length, config.trust_remote_code, config.num_threads
+            model, device, precision, backend, max_length, config.trust_remote_code, config.num_threads
         ),
     )
     check_session_threads(config.num_threads, runtime.session_threads, model)

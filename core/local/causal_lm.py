@@ -185,7 +185,7 @@ class DecoderRuntime:
 
 def load_decoder(config: LocalRerankerConfig, checkpoint: Checkpoint) -> DecoderRuntime:
     """The process-wide runtime for ``config``'s decoder checkpoint (torch backend only)."""
-    if config.backend != "torch":
+    if config.backend not in ("auto", "torch"):  # auto: decoders run on PyTorch
         raise ConfigError(
             f"backend={config.backend!r} is not available for LLM rerankers (decoder checkpoints such as "
             f"{checkpoint.name!r}); use backend='torch'"

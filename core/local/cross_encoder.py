@@ -11,11 +11,13 @@ from core.deps import require
 from core.errors import ConfigError
 from core.local.backends import Forward, OnnxForward, TorchForward, positional_module
 from core.local.batching import Features, iter_padded_batches, progress_bar
+from core.local.calibration import calibration_pairs
 from core.local.checkpoints import refuse_missing_weights
-from core.local.models import cached_model, resolve_device, resolve_model_name
+from core.local.models import cached_model, resolve_model_name
 from core.local.onnx_export import ensure_onnx
+from core.local.openvino_backend import OpenVinoForward, ensure_int8_ir
 from core.local.options import LOCAL, LocalRerankerConfig
-from core.local.precision import resolve_precision
+from core.local.precision import cpu_has_native_bf16, resolve_runtime
 from core.local.threads import (
     apply_torch_threads,
     check_session_threads,
@@ -80,6 +82,9 @@ class CrossEncoderRuntime:
             path = ensure_onnx(model, "cross_encoder", precision, self._export_module)
             self.session_threads = thread_count(threads)
             self.forward = OnnxForward(path, device, self.session_threads)
+        elif backend == "openvino":
+            self.session_threads = thread_count(threads)
+            self.forward = self._openvino_forward(precision, self.session_threads)
         else:
             apply_torch_threads(threads)
             self.model = self._load_torch(model, precision, trust_remote_code)
@@ -112,6 +117,22 @@ class CrossEncoderRuntime:
             )
         )
         return positional_module(model, list(example), logits_of), example
+
+    def _openvino_forward(self, precision: str, threads: int) -> OpenVinoForward:
+        """OpenVINO on the float32 ONNX export, or on its int8 IR (calibrated once, cached)."""
+        onnx_file = ensure_onnx(self.name, "cross_encoder", "float32", self._export_module)
+        if precision != "int8":
+            return OpenVinoForward(onnx_file, threads, precision)
+        path = ensure_int8_ir(onnx_file, self._calibration_batches)
+        # What NNCF leaves unquantised runs in bf16 where the CPU computes it natively.
+        return OpenVinoForward(path, threads, "bfloat16" if cpu_has_native_bf16() else "float32")
+
+    def _calibration_batches(self) -> list[dict[str, np.ndarray]]:
+        """The shipped calibration pairs, tokenised, one unpadded batch per pair (longest first)."""
+        pairs = calibration_pairs()
+        features = self.token_encoder([q for q, _ in pairs], [p for _, p in pairs], self.length_limit)
+        padding_side = str(getattr(self.tokenizer, "padding_side", "right"))
+        return [batch for _, batch in iter_padded_batches(features, 1, self.pad_values, padding_side)]
 
     def max_length(self, requested: int | None) -> int:
         """``requested`` tokens per pair, capped at the model's limit (the limit when None)."""
@@ -154,15 +175,15 @@ class CrossEncoderRuntime:
 
 def load_cross_encoder(config: LocalRerankerConfig) -> CrossEncoderRuntime:
     """The process-wide runtime for ``config``'s (model, device, precision, backend)."""
-    model, device = resolve_model_name(str(config.model)), resolve_device(config.device)
-    precision = resolve_precision(config.dtype, device, config.backend)
-    key = ("cross_encoder", model, device, precision, config.backend, config.trust_remote_code)
-    if config.backend == "torch":
+    model = resolve_model_name(str(config.model))
+    device, backend, precision = resolve_runtime(config, "cross_encoder")
+    key = ("cross_encoder", model, device, precision, backend, config.trust_remote_code)
+    if backend == "torch":
         claim_torch_threads(config.num_threads, model)
     runtime = cached_model(
         key,
         lambda: CrossEncoderRuntime(
-            model, device, precision, config.backend, config.trust_remote_code, config.num_threads
+            model, device, precision, backend, config.trust_remote_code, config.num_threads
         ),
     )
     check_session_threads(config.num_threads, runtime.session_threads, model)

@@ -23,6 +23,8 @@ from core.deps import require
 from core.errors import ConfigError
 from core.local.options import ONNX
 
+logger = logging.getLogger("rerank_layer")
+
 #: ONNX opset of exported files (ONNX Runtime >= 1.17 runs it).
 OPSET = 17
 #: Bumped whenever the export or quantisation recipe changes (part of the file name).
@@ -81,6 +83,7 @@ def ensure_onnx(model: str, kind: str, precision: str, build: ModuleFactory) -> 
     target = onnx_path(model, kind, precision)
     if target.is_file():
         return target
+    logger.info("exporting %s to ONNX as %s (once; cached as %s)", model, precision, target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -139,6 +139,7 @@ def test_another_num_threads_on_a_loaded_model_is_refused_not_silently_ignored(
 
     def hf(threads: int | None) -> Any:
         config = {"model": str(tiny_cross_encoder), "num_threads": threads, "on_error": "raise"}
+        config["backend"] = "torch"  # PyTorch's process-wide count (auto may pick OpenVINO)
         return create_reranker({"provider": "huggingface", "config": config})
 
     try:

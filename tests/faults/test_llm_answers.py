@@ -71,7 +71,9 @@ def test_a_100k_digit_answer_is_read_within_the_deadline(server: FakeApiServer) 
     server.chat_handler = answer
     report = json.loads(_child(_CALLS, server.url + "/v1"))
     for name, call in report.items():
-        assert call["seconds"] <= 3.0, f"{name}: {call['seconds']:.1f}s with deadline=2 (deadline + 1 s)"
+        # ~0.05 s on an idle machine; the bound leaves room for a loaded one and is far from the
+        # minutes a backtracking parser takes (the 60 s kill ends those first).
+        assert call["seconds"] <= 2.0 + 3, f"{name}: {call['seconds']:.1f}s with deadline=2"
         first, *rest = call["docs"]
         assert first["text"] == DOCS[1] and first["rerank_score"] == pytest.approx(0.8)
         for doc in rest:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,32 +13,13 @@ import pytest
 from core.errors import ProviderError
 from core.registry import create_reranker
 from tests.support.fake_api import DOCS, FakeApiServer, word_overlap
-from tests.support.hosted_support import hosted
+from tests.support.hosted_support import PATIENT, hosted
 
 QUERIES = ["cat", "mat", "dog", "bark"]
 
-
-class InFlight:
-    """Counts the requests the fake server is answering at once; each one takes ``hold`` seconds."""
-
-    def __init__(self, hold: float = 0.1) -> None:
-        self.hold = hold
-        self.now = 0
-        self.most = 0
-        self.total = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, answer: Callable[[], Any]) -> Any:
-        with self._lock:
-            self.now += 1
-            self.total += 1
-            self.most = max(self.most, self.now)
-        try:
-            time.sleep(self.hold)
-            return answer()
-        finally:
-            with self._lock:
-                self.now -= 1
+#: Each request answered this long after the fake server's hold (``hold_until(limit)``) lets it go:
+#: a request past the limit would be seen in flight with them.
+HOLD = 0.1
 
 
 @pytest.fixture
@@ -78,42 +58,38 @@ async def test_arerank_many_cancels_the_other_queries_when_one_raises(
     assert others == [], "the queries still waiting for their answers were cancelled"
 
 
-def _llm(server: FakeApiServer, counter: InFlight, limit: int) -> Any:
-    def answer(request: dict[str, Any]) -> str:
-        return counter(lambda: "0.5")
-
-    server.chat_handler = answer
+def _llm(server: FakeApiServer, limit: int) -> Any:
     config = {"api_key": "k", "base_url": server.url + "/v1", "max_concurrency": limit, "cache_size": 0}
-    reranker = create_reranker({"provider": "llm_reranker", "config": config})
+    reranker = create_reranker({"provider": "llm_reranker", "config": {**config, **PATIENT}})
     reranker.warmup()
+    server.latency["openai"] = HOLD
+    server.hold_until(limit)
     return reranker
 
 
 def test_llm_max_concurrency_caps_chat_calls_across_queries(server: FakeApiServer) -> None:
-    counter = InFlight()
-    reranker = _llm(server, counter, limit=3)
+    reranker = _llm(server, limit=3)
     out = reranker.rerank_many([(q, DOCS) for q in QUERIES])
     assert [len(o) for o in out] == [len(DOCS)] * len(QUERIES) and not any(o.error for o in out)
-    assert counter.total == len(QUERIES) * len(DOCS)
-    assert counter.most <= 3
+    assert len(server.requests_for("openai")) == len(QUERIES) * len(DOCS)
+    assert server.most_in_flight == 3  # the limit reached, never passed
 
 
 async def test_llm_max_concurrency_caps_chat_calls_across_async_queries(server: FakeApiServer) -> None:
-    counter = InFlight()
-    reranker = _llm(server, counter, limit=3)
+    reranker = _llm(server, limit=3)
     out = await reranker.arerank_many([(q, DOCS) for q in QUERIES])
-    assert not any(o.error for o in out) and counter.total == len(QUERIES) * len(DOCS)
-    assert counter.most <= 3
+    assert not any(o.error for o in out) and len(server.requests_for("openai")) == len(QUERIES) * len(DOCS)
+    assert server.most_in_flight == 3
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_hosted_max_concurrency_caps_chunk_requests_across_queries(
     server: FakeApiServer, asynchronous: bool
 ) -> None:
-    counter = InFlight()
-    server.score_fn = lambda query, doc: counter(lambda: word_overlap(query, doc))  # one document a request
-    reranker = hosted("cohere", server, documents_per_request=1, max_concurrency=2)
+    reranker = hosted("cohere", server, documents_per_request=1, max_concurrency=2, **PATIENT)
+    server.latency["cohere"] = HOLD
+    server.hold_until(2)
     requests = [(q, DOCS) for q in QUERIES[:3]]
     out = asyncio.run(reranker.arerank_many(requests)) if asynchronous else reranker.rerank_many(requests)
-    assert not any(o.error for o in out) and counter.total == 3 * len(DOCS)
-    assert counter.most <= 2
+    assert not any(o.error for o in out) and len(server.requests_for("cohere")) == 3 * len(DOCS)
+    assert server.most_in_flight == 2

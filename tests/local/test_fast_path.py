@@ -71,7 +71,7 @@ def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) ->
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        ({"dtype": "int8"}, "dtype='int8'"),
+        ({"backend": "torch", "dtype": "int8"}, "dtype='int8'"),
         ({"backend": "onnx", "dtype": "bfloat16"}, "dtype='bfloat16'"),
         ({"backend": "tensorrt"}, "backend"),
         ({"long_documents": "split"}, "long_documents"),

@@ -10,7 +10,6 @@ import http.client
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -80,27 +79,42 @@ def test_word_overlap_rule_and_the_ranking_it_gives(server: FakeApiServer) -> No
     ]
 
 
-# ---- behaviour the fixtures and timing tests rely on ----------------------------------------------
-def test_latency_does_not_serialize_requests(server: FakeApiServer) -> None:
-    server.latency["cohere"] = 0.3
-    client = co(server)
+# ---- behaviour the fixtures and concurrency tests rely on ------------------------------------------
+def _call_in_threads(call: Callable[[], Any], count: int) -> list[BaseException]:
+    """Run ``call`` in ``count`` threads at once; the errors they raised."""
     errors: list[BaseException] = []
 
-    def call() -> None:
+    def run() -> None:
         try:
-            client.rerank(model="m", query="q", documents=["d"])
-        except BaseException as exc:  # pragma: no cover - reported below
+            call()
+        except BaseException as exc:  # pragma: no cover - reported by the caller
             errors.append(exc)
 
-    threads = [threading.Thread(target=call) for _ in range(6)]
-    start = time.monotonic()
+    threads = [threading.Thread(target=run) for _ in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return errors
+
+
+def test_requests_are_answered_in_parallel_and_counted_in_flight(server: FakeApiServer) -> None:
+    server.hold_until(6)  # a server answering one request at a time never gets there: 10 s, then 1
+    client = co(server, timeout=30)
+    errors = _call_in_threads(lambda: client.rerank(model="m", query="q", documents=["d"]), 6)
     assert not errors
-    assert time.monotonic() - start < 1.2  # six 0.3 s calls in parallel, not 1.8 s in series
+    assert server.most_in_flight == 6
     assert len(server.requests_for("cohere")) == 6
+
+
+def test_a_hold_never_reached_gives_up_and_lets_requests_through(server: FakeApiServer) -> None:
+    server.hold_until(2, timeout=0.2)
+    client = co(server, timeout=30)
+    assert client.rerank(model="m", query="q", documents=["d"]).results  # held 0.2 s, then answered
+    assert server.most_in_flight == 1
+    server.hold_until(2)  # the next two requests meet and both go on
+    assert _call_in_threads(lambda: client.rerank(model="m", query="q", documents=["d"]), 2) == []
+    assert server.most_in_flight == 2 and len(server.requests_for("cohere")) == 3
 
 
 def test_reset_clears_everything(server: FakeApiServer) -> None:
@@ -108,8 +122,12 @@ def test_reset_clears_everything(server: FakeApiServer) -> None:
     server.latency["openai"] = 1.0
     server.chat_handler = lambda req: "1"
     server.score_fn = lambda q, d: 0.0
+    assert ze(server).models.rerank(model="m", query=QUERY, documents=DOCS).results[0].relevance_score == 0.0
+    server.hold_until(5, timeout=60)  # were it kept, the 5 s clients below would time out
+    assert server.most_in_flight == 1
     server.reset()
     assert server.pending("cohere") == 0 and not server.latency and not server.requests
+    assert server.most_in_flight == server.in_flight == 0
     res = oa(server).chat.completions.create(model="m", messages=MSGS)
     assert res.choices[0].message.content == "0.5"
     assert ze(server).models.rerank(model="m", query=QUERY, documents=DOCS).results[0].relevance_score == 1.0

@@ -129,7 +129,7 @@ def test_three_label_head_is_refused(tmp_path: Path) -> None:
 
 def test_long_candidate_lists_are_batched(tiny_cross_encoder: Path) -> None:
     """Every forward pass sees at most batch_size pairs, whatever the candidate count."""
-    reranker = hf(tiny_cross_encoder, batch_size=16)
+    reranker = hf(tiny_cross_encoder, batch_size=16, backend="torch")
     model = reranker.encoder.model
     sizes: list[int] = []
     handle = model.register_forward_pre_hook(

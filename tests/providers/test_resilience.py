@@ -26,7 +26,7 @@ from core.providers.hosted.responses import (
 from core.registry import create_reranker
 from core.results import RerankedDocuments
 from tests.support.fake_api import DOCS, QUERY, FakeApiServer, Fault, expected_order
-from tests.support.hosted_support import FAST, WIRE, hosted
+from tests.support.hosted_support import FAST, PATIENT, WIRE, hosted, record_retry_waits
 
 
 def ranked(out: RerankedDocuments) -> list[str]:
@@ -57,16 +57,20 @@ def test_429_with_retry_after_then_success(server: FakeApiServer, provider: str)
     assert len(server.requests_for(WIRE[provider])) == 3
 
 
-def test_retry_after_is_honoured_up_to_the_cap(server: FakeApiServer, provider: str) -> None:
+def test_retry_after_is_honoured_up_to_the_cap(
+    server: FakeApiServer, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits = record_retry_waits(monkeypatch)
     reranker = hosted(provider, server, max_retry_wait=0.3)
     server.script(WIRE[provider], Fault(status=429, headers={"retry-after-ms": "250"}))
     start = time.monotonic()
     assert_right_ranking(reranker.rerank(QUERY, DOCS))
-    assert time.monotonic() - start >= 0.25  # waited as asked
+    assert time.monotonic() - start >= 0.25  # waited as asked (a loaded machine only waits longer)
+    assert len(waits) == 1 and 0.25 <= waits[0] <= 0.3  # at least the 250 ms asked, at most the cap
     server.script(WIRE[provider], Fault(status=503, headers={"Retry-After": "30"}))
-    start = time.monotonic()
     assert_right_ranking(reranker.rerank(QUERY, DOCS))
-    assert time.monotonic() - start < 2.0  # 30 s asked, capped at max_retry_wait=0.3
+    assert waits[1:] == [0.3]  # 30 s asked, capped at max_retry_wait=0.3
+    assert len(server.requests_for(WIRE[provider])) == 4
 
 
 def test_5xx_and_409_burst_then_success(server: FakeApiServer, provider: str) -> None:
@@ -135,26 +139,34 @@ def test_refused_connection_is_retried_then_falls_back(
 def test_hang_past_the_deadline_falls_back_in_time(
     server: FakeApiServer, provider: str, use_async: bool
 ) -> None:
-    server.script(WIRE[provider], *[Fault(delay=5.0)] * 10)
-    reranker = hosted(provider, server, timeout=0.25, deadline=0.6, max_retries=10)
+    server.script(WIRE[provider], *[Fault(delay=30.0)] * 10)
+    reranker = hosted(provider, server, timeout=0.25, deadline=1.2, max_retries=10)
     start = time.monotonic()
     out = asyncio.run(reranker.arerank(QUERY, DOCS)) if use_async else reranker.rerank(QUERY, DOCS)
     elapsed = time.monotonic() - start
     assert_fallback_keeps_everything(out, provider)
     assert "timed out" in str(out.error)
-    assert 0.25 <= elapsed < 1.5  # the deadline (0.6 s) bounds attempts and retries together
-    assert 2 <= len(server.requests_for(WIRE[provider])) <= 4  # retried within it, then stopped
+    assert elapsed >= 0.25  # at least one attempt ran out its timeout
+    assert elapsed < 1.2 + 3  # the deadline bounds attempts and retries together: no 30 s answer awaited
+    # Retried within the deadline, then stopped: each attempt lasts its 0.25 s, so at most 1.2 / 0.25 of
+    # them fit (11 without the deadline); the 0.9 s left after the first leave room for a second.
+    assert 2 <= len(server.requests_for(WIRE[provider])) <= 5
 
 
-def test_deadline_stops_retrying_a_slow_retry_after(server: FakeApiServer, provider: str) -> None:
+def test_deadline_stops_retrying_a_slow_retry_after(
+    server: FakeApiServer, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A wait that would end past the deadline is not started: the last error comes back at once."""
+    waits = record_retry_waits(monkeypatch)
     server.script(WIRE[provider], Fault(status=429, headers={"Retry-After": "5"}))
-    reranker = hosted(provider, server, deadline=1.0, max_retry_wait=10)
+    reranker = hosted(provider, server, deadline=3.0, max_retry_wait=10)
     start = time.monotonic()
     out = reranker.rerank(QUERY, DOCS)
-    assert time.monotonic() - start < 0.5
+    assert waits == []  # the 5 s wait was never started
+    assert time.monotonic() - start < 3.0  # nor was the deadline sat out some other way
     assert_fallback_keeps_everything(out, provider)
     assert "HTTP 429" in str(out.error)
+    assert len(server.requests_for(WIRE[provider])) == 1
 
 
 # --- bad responses ------------------------------------------------------------------------------
@@ -248,38 +260,38 @@ def test_rerank_false_skips_the_api(server: FakeApiServer, provider: str) -> Non
 
 
 # --- concurrency ------------------------------------------------------------------------------
+# The fake server holds requests until the expected number are in flight at once (10 s at most), then
+# reports the most it saw: overlap is proven by the server, not by a clock.
 async def test_arerank_many_runs_queries_concurrently(server: FakeApiServer, provider: str) -> None:
-    server.latency[WIRE[provider]] = 0.2
-    reranker = hosted(provider, server, max_concurrency=10)
-    await reranker.arerank(QUERY, DOCS)  # the event loop's async client, created outside the timing
+    reranker = hosted(provider, server, max_concurrency=10, **PATIENT)
     queries = [f"{QUERY} {i}" for i in range(10)]
-    start = time.monotonic()
+    server.hold_until(10)
     outs = await reranker.arerank_many([(q, DOCS) for q in queries])
-    elapsed = time.monotonic() - start
-    assert elapsed < 5 * 0.2, f"10 queries of 0.2 s took {elapsed:.2f} s"
+    assert server.most_in_flight == 10, "all ten queries in flight at once, and no more"
     assert all(
         ranked(out) == [DOCS[i] for i in expected_order(query=q)]
         for q, out in zip(queries, outs, strict=True)
     )
-    assert {r.body["query"] for r in server.requests_for(WIRE[provider])} >= set(queries)
+    assert sorted(r.body["query"] for r in server.requests_for(WIRE[provider])) == sorted(queries)
 
 
 def test_rerank_many_sync_runs_queries_concurrently(server: FakeApiServer, provider: str) -> None:
-    server.latency[WIRE[provider]] = 0.2
-    reranker = hosted(provider, server, max_concurrency=10)
-    start = time.monotonic()
+    reranker = hosted(provider, server, max_concurrency=10, **PATIENT)
+    server.hold_until(10)
     outs = reranker.rerank_many([(QUERY, DOCS)] * 10)
-    assert time.monotonic() - start < 5 * 0.2
+    assert server.most_in_flight == 10
     assert all(ranked(out) == [DOCS[i] for i in expected_order()] for out in outs)
+    assert len(server.requests_for(WIRE[provider])) == 10
 
 
 async def test_concurrency_is_bounded(server: FakeApiServer, provider: str) -> None:
     server.latency[WIRE[provider]] = 0.2
-    reranker = hosted(provider, server, max_concurrency=2)
-    await reranker.arerank(QUERY, DOCS)
+    reranker = hosted(provider, server, max_concurrency=2, **PATIENT)
+    server.hold_until(2)
     start = time.monotonic()
     await reranker.arerank_many([(QUERY, DOCS)] * 4)
-    assert time.monotonic() - start >= 2 * 0.2  # two at a time: at least two rounds
+    assert time.monotonic() - start >= 2 * 0.2  # two at a time: at least two rounds of 0.2 s
+    assert server.most_in_flight == 2 and len(server.requests_for(WIRE[provider])) == 4
 
 
 def _fifty() -> list[str]:
@@ -291,12 +303,10 @@ def test_chunked_requests_run_concurrently_and_merge_in_order(
     server: FakeApiServer, provider: str, use_async: bool
 ) -> None:
     docs = _fifty()
-    server.latency[WIRE[provider]] = 0.2
-    reranker = hosted(provider, server, documents_per_request=10, max_concurrency=10)
-    start = time.monotonic()
+    reranker = hosted(provider, server, documents_per_request=10, max_concurrency=10, **PATIENT)
+    server.hold_until(5)
     out = asyncio.run(reranker.arerank(QUERY, docs)) if use_async else reranker.rerank(QUERY, docs)
-    elapsed = time.monotonic() - start
-    assert elapsed < 5 * 0.2 - 0.05, f"5 chunks of 0.2 s took {elapsed:.2f} s"
+    assert server.most_in_flight == 5, "the five chunks in flight at once"
     assert ranked(out) == [docs[i] for i in expected_order(docs)]
     requests = server.requests_for(WIRE[provider])
     assert sorted(len(r.body["documents"]) for r in requests) == [10] * 5

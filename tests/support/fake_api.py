@@ -2,7 +2,9 @@
 
 Point the real SDKs at ``server.url`` (OpenAI: ``server.url + "/v1"``), script faults per provider with
 ``server.script("cohere", Fault(status=429, headers={"retry-after-ms": "1"}))`` and inspect
-``server.requests``. ``install_loopback_guard()`` blocks any non-loopback connection.
+``server.requests``. ``server.most_in_flight`` is the most requests it answered at once, and
+``server.hold_until(n)`` makes it hold requests until ``n`` are in flight together: concurrency is proven by
+the overlap the server saw, never by a clock. ``install_loopback_guard()`` blocks any non-loopback connection.
 """
 
 from __future__ import annotations
@@ -135,6 +137,12 @@ class FakeApiServer(ThreadingHTTPServer):
         self.latency: dict[str, float] = {}
         self.score_fn: ScoreFn = word_overlap
         self.chat_handler: ChatHandler = default_chat_handler
+        self.in_flight = 0  # requests being answered now (since the last reset)
+        self.most_in_flight = 0  # the most answered at once (since the last reset)
+        self._flight = threading.Condition()
+        self._generation = 0  # bumped by reset(): requests from before it no longer count
+        self._hold: int | None = None
+        self._hold_seconds = 0.0
         self._thread = threading.Thread(
             target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-api", daemon=True
         )
@@ -161,8 +169,18 @@ class FakeApiServer(ThreadingHTTPServer):
         with self._lock:
             return [r for r in self.requests if r.provider == provider]
 
+    def hold_until(self, count: int, timeout: float = 10.0) -> None:
+        """Hold each request, before its latency and answer, until ``count`` requests are in flight at once;
+        from then on none is held. A request held ``timeout`` seconds gives up and opens the gate for all,
+        so a client that never overlaps that many requests ends with ``most_in_flight < count``, not a hang.
+        """
+        with self._flight:
+            self._hold, self._hold_seconds = count, timeout
+            self._flight.notify_all()
+
     def reset(self) -> None:
-        """Clear scripts, records, latency and restore the default scorer and chat handler."""
+        """Clear scripts, records, latency, the in-flight counts and the hold; restore the default scorer
+        and chat handler. Requests still being answered from before do not count afterwards."""
         with self._lock:
             for queue in self._scripts.values():
                 queue.clear()
@@ -170,6 +188,11 @@ class FakeApiServer(ThreadingHTTPServer):
             self.latency.clear()
             self.score_fn = word_overlap
             self.chat_handler = default_chat_handler
+        with self._flight:
+            self._generation += 1
+            self.in_flight = self.most_in_flight = 0
+            self._hold = None
+            self._flight.notify_all()
 
     def start(self) -> FakeApiServer:
         """Serve in a daemon thread; returns self."""
@@ -177,8 +200,10 @@ class FakeApiServer(ThreadingHTTPServer):
         return self
 
     def close(self) -> None:
-        """Stop serving, wake sleeping handlers and close the socket (idempotent)."""
+        """Stop serving, wake sleeping and held handlers and close the socket (idempotent)."""
         self._closing.set()
+        with self._flight:
+            self._flight.notify_all()
         if self._thread.is_alive():
             self.shutdown()
             self._thread.join(timeout=5)
@@ -192,6 +217,30 @@ class FakeApiServer(ThreadingHTTPServer):
             self.requests.append(rec)
             queue = self._scripts.get(rec.provider)
             return queue.popleft() if queue else None
+
+    def _arrive(self) -> int:
+        """Count a request in flight and hold it while ``hold_until`` asks; its generation."""
+        with self._flight:
+            generation = self._generation
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            if self._hold is not None and self.in_flight >= self._hold:
+                self._hold = None
+                self._flight.notify_all()
+            give_up = time.monotonic() + self._hold_seconds
+            while self._hold is not None and generation == self._generation and not self._closing.is_set():
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    self._hold = None  # never reached: let everyone through, the test's count will say so
+                    self._flight.notify_all()
+                    break
+                self._flight.wait(left)
+            return generation
+
+    def _depart(self, generation: int) -> None:
+        with self._flight:
+            if generation == self._generation:
+                self.in_flight -= 1
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -288,6 +337,13 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         rec = RecordedRequest(provider, self.command, path, CIDict(self.headers.items()), body, raw)
         fault = self.server._record(rec) or Fault()
+        generation = self.server._arrive()
+        try:
+            self._answer(provider, path, body, fault)
+        finally:
+            self.server._depart(generation)
+
+    def _answer(self, provider: str, path: str, body: Any, fault: Fault) -> None:
         self.server._sleep(self.server.latency.get(provider, 0.0) + fault.delay)
         if fault.close:
             self.close_connection = True
