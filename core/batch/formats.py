@@ -12,7 +12,7 @@ from core.batch.rows import RANK_KEY, Shape
 from core.deps import require
 from core.errors import InvalidInputError
 from core.evaluation.beir import BeirDataset, read_corpus, read_queries, read_run, write_run
-from core.evaluation.runner import _merge
+from core.evaluation.runner import merge_run
 
 Format = Literal["jsonl", "parquet", "beir", "trec"]
 #: File suffixes and the format each one names.
@@ -176,7 +176,7 @@ def trec_run(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[str, flo
         entries.sort(key=lambda e: e[0])
         head = [(doc, float(score)) for _, doc, score in entries if score is not None]
         rest = [(doc, 0.0) for _, doc, score in entries if score is None]
-        run[qid] = _merge(head, rest)
+        run[qid] = merge_run(head, rest)
     return run
 
 

@@ -10,9 +10,9 @@ from typing import Any
 def register(subparsers: Any) -> Any:
     """Add the ``batch`` sub-command; returns its handler."""
     from core.batch.job import DEFAULT_SHARD_PAIRS, ENGINES
-    from core.cli.main import _add_reranker_options, _command
+    from core.cli.main import add_command, add_reranker_options
 
-    batch = _command(
+    batch = add_command(
         subparsers,
         "batch",
         "rerank a table (JSONL, Parquet, or a BEIR folder + run) into JSONL, Parquet or a TREC run",
@@ -54,18 +54,18 @@ def register(subparsers: Any) -> Any:
         "--restart", action="store_true", help="discard shards of an earlier run and start over"
     )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_reranker_options(batch)
+    add_reranker_options(batch)
     return _batch
 
 
 def _batch(args: argparse.Namespace) -> int:
     from core.batch.job import run_batch
-    from core.cli.main import EXIT_OK, _failed_open, _spec
+    from core.cli.main import EXIT_OK, failed_open, spec_from_args
 
     summary = run_batch(
         args.input,
         args.output,
-        _spec(args),
+        spec_from_args(args),
         run=args.run,
         engine=args.engine,
         workers=args.workers,
@@ -80,5 +80,5 @@ def _batch(args: argparse.Namespace) -> int:
     )
     print(summary.describe(), file=sys.stderr)
     if summary.failed_queries:
-        return _failed_open("batch", f"{summary.failed_queries} queries (rerank_error in the output)")
+        return failed_open("batch", f"{summary.failed_queries} queries (rerank_error in the output)")
     return EXIT_OK

@@ -31,7 +31,7 @@ EXIT_STATUSES = f"""exit status:
      was kept (rerank, demo: the call; eval: at least one query)"""
 
 
-def _failed_open(command: str, error: str) -> int:
+def failed_open(command: str, error: str) -> int:
     print(f"rerank-layer {command}: reranking failed, first-stage order kept: {error}", file=sys.stderr)
     return EXIT_FAILED_OPEN
 
@@ -45,10 +45,10 @@ def _demo(args: argparse.Namespace) -> int:
     rows = run_demo(top_k=args.top_k)
     print("\nReranked (sentence_transformer, embedded all-MiniLM-L6-v2, offline):")
     print(format_table(rows))
-    return EXIT_OK if rows.error is None else _failed_open("demo", rows.error)
+    return EXIT_OK if rows.error is None else failed_open("demo", rows.error)
 
 
-def _spec(args: argparse.Namespace) -> dict[str, object]:
+def spec_from_args(args: argparse.Namespace) -> dict[str, object]:
     from core.specs import build_spec
 
     return build_spec(args.reranker, args.provider, args.model, args.set)
@@ -63,9 +63,9 @@ def _rerank(args: argparse.Namespace) -> int:
     else:
         text = Path(args.documents).read_text(encoding="utf-8")
     documents = read_documents(text, args.input_format)
-    rows = create_reranker(_spec(args)).rerank(args.query, documents, top_k=args.top_k)
+    rows = create_reranker(spec_from_args(args)).rerank(args.query, documents, top_k=args.top_k)
     print(ranked_json(rows) if args.format == "json" else format_ranked_table(rows))
-    return EXIT_OK if rows.error is None else _failed_open("rerank", rows.error)
+    return EXIT_OK if rows.error is None else failed_open("rerank", rows.error)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -79,7 +79,7 @@ def _eval(args: argparse.Namespace) -> int:
         require_matplotlib()
     report = evaluate(
         args.data,
-        _spec(args),
+        spec_from_args(args),
         run=args.run,
         top_n=args.top_n,
         split=args.split,
@@ -103,11 +103,11 @@ def _eval(args: argparse.Namespace) -> int:
     print(json.dumps(report.to_dict(per_query=False), indent=2) if args.json else report.format_table())
     if report.failed:
         first = next(iter(report.failed.values()))
-        return _failed_open("eval", f"{len(report.failed)} of {report.queries} queries; first: {first}")
+        return failed_open("eval", f"{len(report.failed)} of {report.queries} queries; first: {first}")
     return EXIT_OK
 
 
-def _add_reranker_options(parser: argparse.ArgumentParser) -> None:
+def add_reranker_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("reranker (default: the embedded all-MiniLM-L6-v2, offline)")
     group.add_argument(
         "--reranker",
@@ -126,7 +126,7 @@ def _add_reranker_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _command(
+def add_command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
 ) -> argparse.ArgumentParser:
     """A sub-command whose ``--help`` lists the exit statuses."""
@@ -145,10 +145,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = _command(sub, "demo", "rerank a small example offline with the embedded model")
+    demo = add_command(sub, "demo", "rerank a small example offline with the embedded model")
     demo.add_argument("--top-k", type=int, default=None, help="keep only the best K documents")
 
-    rerank = _command(sub, "rerank", "rerank documents (a file or stdin) for one query")
+    rerank = add_command(sub, "rerank", "rerank documents (a file or stdin) for one query")
     rerank.add_argument(
         "documents", nargs="?", help="JSON array, JSON lines or plain lines; '-' or none: stdin"
     )
@@ -161,9 +161,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         default="auto",
         help="how to read documents",
     )
-    _add_reranker_options(rerank)
+    add_reranker_options(rerank)
 
-    ev = _command(sub, "eval", "measure NDCG/MRR/recall and latency before and after reranking")
+    ev = add_command(sub, "eval", "measure NDCG/MRR/recall and latency before and after reranking")
     ev.add_argument("data", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     ev.add_argument("--run", help="first-stage TREC run file (default: BM25 top-100 built here)")
     ev.add_argument("--top-n", type=int, default=100, help="candidates reranked per query (default 100)")
@@ -191,7 +191,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         help="write the plot and the tables as one HTML page (needs rerank-layer[plot])",
     )
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_reranker_options(ev)
+    add_reranker_options(ev)
     handlers = {"demo": _demo, "rerank": _rerank, "eval": _eval, "batch": batch_command.register(sub)}
     return parser, {**handlers, **serve_command.register(sub)}
 

@@ -13,7 +13,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> dict[str, Handler]:
     """Add the ``serve`` sub-command; returns its handler by name."""
-    from core.cli.main import _add_reranker_options
+    from core.cli.main import add_reranker_options
 
     defaults = ServeSettings(api_key=None)
     serve = subparsers.add_parser(
@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="uvicorn's log level (default %(default)s)",
     )
     serve.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
-    _add_reranker_options(serve)
+    add_reranker_options(serve)
     return {"serve": run_server}
 
 

@@ -47,7 +47,7 @@ def _check_candidates(dataset: BeirDataset, first_stage: Mapping[str, Sequence[t
                 )
 
 
-def _merge(
+def merge_run(
     ranked_head: list[tuple[str, float]], rest: Sequence[tuple[str, float]]
 ) -> list[tuple[str, float]]:
     """The reranked head, then the remaining candidates in first-stage order, scored below the head."""
@@ -110,7 +110,7 @@ def rerank_run(
         ranked, dropped, elapsed, error = _rerank_query(reranker, dataset.queries[qid], head, texts)
         if error is not None:
             return qid, list(first_stage[qid]), elapsed, error
-        return qid, _merge(ranked, [*dropped, *first_stage[qid][top_n:]]), elapsed, None
+        return qid, merge_run(ranked, [*dropped, *first_stage[qid][top_n:]]), elapsed, None
 
     start = time.perf_counter()
     bar = tqdm(total=len(ids), desc=f"rerank top-{top_n}", unit="query", disable=not progress)
