@@ -15,7 +15,7 @@ from core.local.calibration import calibration_pairs
 from core.local.checkpoints import refuse_missing_weights
 from core.local.models import cached_model, resolve_model_name
 from core.local.onnx_export import ensure_onnx
-from core.local.openvino_backend import OpenVinoForward, ensure_int8_ir
+from core.local.openvino_backend import OpenVinoForward, ensure_int8_ir, stream_count
 from core.local.options import LOCAL, LocalRerankerConfig
 from core.local.precision import cpu_has_native_bf16, resolve_runtime
 from core.local.threads import (
@@ -122,10 +122,12 @@ class CrossEncoderRuntime:
         """OpenVINO on the float32 ONNX export, or on its int8 IR (calibrated once, cached)."""
         onnx_file = ensure_onnx(self.name, "cross_encoder", "float32", self._export_module)
         if precision != "int8":
-            return OpenVinoForward(onnx_file, threads, precision)
+            return OpenVinoForward(onnx_file, threads, precision, streams=stream_count(threads))
         path = ensure_int8_ir(onnx_file, self._calibration_batches)
         # What NNCF leaves unquantised runs in bf16 where the CPU computes it natively.
-        return OpenVinoForward(path, threads, "bfloat16" if cpu_has_native_bf16() else "float32")
+        return OpenVinoForward(
+            path, threads, "bfloat16" if cpu_has_native_bf16() else "float32", streams=stream_count(threads)
+        )
 
     def _calibration_batches(self) -> list[dict[str, np.ndarray]]:
         """The shipped calibration pairs, tokenised, one unpadded batch per pair (longest first)."""
@@ -160,12 +162,19 @@ class CrossEncoderRuntime:
 
     def score_features(self, features: Features, batch_size: int, progress: Any) -> list[float]:
         """Scores of tokenised pairs (``encode_pairs``), run in length-sorted batches of ``batch_size``."""
-        scores = np.empty(len(features["input_ids"]), dtype=np.float32)
+        count = len(features["input_ids"])
+        scores = np.empty(count, dtype=np.float32)
         padding_side = str(getattr(self.tokenizer, "padding_side", "right"))
-        for indices, batch in iter_padded_batches(
-            features, batch_size, self.pad_values, padding_side, progress
-        ):
-            scores[indices] = self.relevance(self.forward(batch))
+        if isinstance(self.forward, OpenVinoForward):
+            size = self.forward.batch_size(count, batch_size)
+            batches = iter_padded_batches(features, size, self.pad_values, padding_side, progress)
+            for indices, logits in self.forward.run_batches(batches):
+                scores[indices] = self.relevance(logits)
+        else:
+            for indices, batch in iter_padded_batches(
+                features, batch_size, self.pad_values, padding_side, progress
+            ):
+                scores[indices] = self.relevance(self.forward(batch))
         return [float(s) for s in scores]
 
     def warmup(self) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from core import MissingDependencyError, create_reranker
 from core.local import onnx_export, openvino_backend, precision
+from core.local.batching import iter_padded_batches
 from core.local.calibration import calibration_pairs
 from core.local.cross_encoder import CrossEncoderRuntime, load_cross_encoder
 from tests.support.model_factory import QUERY, TEXTS, WORDS, build_tiny_cross_encoder
@@ -209,3 +210,49 @@ def test_cpu_flags_can_be_overridden_to_emulate_an_older_cpu(monkeypatch: pytest
         monkeypatch.delenv(precision.CPU_FLAGS_ENV)
         precision.cpu_flags.cache_clear()
         precision.cpu_has_native_bf16.cache_clear()
+
+
+def test_streams_score_like_one_stream_and_every_stream_gets_a_batch(ov_model: Path) -> None:
+    reranker = rerank("huggingface", ov_model, backend="openvino", dtype="int8")
+    runtime = load_cross_encoder(reranker.config)
+    path = runtime.forward.path  # type: ignore[attr-defined]
+    one = openvino_backend.OpenVinoForward(path, 2, "float32", streams=1)
+    two = openvino_backend.OpenVinoForward(path, 2, "float32", streams=2)
+    assert (one.streams, two.streams) == (1, 2)
+    assert two.batch_size(20, 32) == 10  # split so both streams work
+    assert two.batch_size(500, 32) == openvino_backend.OPENVINO_MAX_BATCH
+    assert two.batch_size(500, 4) == 4  # batch_size still caps memory
+    assert one.batch_size(1, 32) == 1
+    features = runtime.encode(QUERY, random_texts(45, seed=8), 128)
+    batches = list(iter_padded_batches(features, 8, runtime.pad_values))
+    single = dict((tuple(i), rows) for i, rows in one.run_batches(batches))
+    paired = dict((tuple(i), rows) for i, rows in two.run_batches(batches))
+    assert single.keys() == paired.keys() and len(paired) == len(batches)
+    for key, rows in single.items():
+        assert paired[key] == pytest.approx(rows, abs=1e-5)
+
+
+def test_a_batch_openvino_never_finished_is_an_error_not_a_missing_score(
+    ov_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reranker = rerank("huggingface", ov_model, backend="openvino", dtype="int8")
+    runtime = load_cross_encoder(reranker.config)
+    forward = openvino_backend.OpenVinoForward(runtime.forward.path, 2, "float32", streams=2)  # type: ignore[attr-defined]
+
+    class SilentQueue:  # runs nothing and never calls back
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def set_callback(self, callback: object) -> None:
+            pass
+
+        def start_async(self, *args: object) -> None:
+            pass
+
+        def wait_all(self) -> None:
+            pass
+
+    monkeypatch.setattr(forward.ov, "AsyncInferQueue", SilentQueue)
+    batches = list(iter_padded_batches(runtime.encode(QUERY, TEXTS, 64), 2, runtime.pad_values))
+    with pytest.raises(RuntimeError, match=f"finished 0 of {len(batches)} batches"):
+        forward.run_batches(batches)
