@@ -68,7 +68,7 @@ OPTIONAL = ("ST ONNX float32", "fastembed float32 (512 tokens)")
 #: What each of our names runs (the worker's OURS), for the report.
 OURS_LABEL = {
     "rerank-layer fastest": "backend=openvino dtype=int8 batch_size=16 (extra: openvino)",
-    "rerank-layer default": "no option, local extra (= auto: openvino int8, batch_size=32 here)",
+    "rerank-layer default": "no option, local extra (= auto: openvino int8 here, batches capped at 16)",
     "rerank-layer torch bf16": "backend=torch (auto dtype: bf16 here), the default without OpenVINO",
     "rerank-layer onnx int8": "backend=onnx dtype=int8 batch_size=16 (extra: onnx)",
     "rerank-layer float32": "dtype=float32 (torch): the reference",
