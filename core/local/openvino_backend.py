@@ -108,11 +108,11 @@ def _quiet(nncf: object) -> Iterator[None]:
         logging.disable(previous)
 
 
-#: The most pairs per OpenVINO forward pass on the CPU: its int8 kernels ran 10-20% faster on
-#: batches of 8-16 MiniLM pairs than of 32 (benchmarks/README.md); ``batch_size`` caps it further.
+#: The most pairs per OpenVINO forward pass on the CPU: batches of 16 MiniLM pairs ran 1.04-1.21x
+#: batches of 32 (docs/performance.md); ``batch_size`` caps it further.
 OPENVINO_MAX_BATCH = 16
 #: The most streams a cross-encoder is split into (measured on 2 cores only: 2 streams of one
-#: thread ran 5-15% faster than one stream of two).
+#: thread ran 0.97-1.17x one stream of two at equal batch sizes).
 MAX_STREAMS = 4
 
 
@@ -176,10 +176,12 @@ class OpenVinoForward:
                 self._queue = self.ov.AsyncInferQueue(self.compiled, self.streams)
             self._queue.set_callback(finished)
             started = 0
-            for indices, batch in batches:
-                self._queue.start_async({name: batch[name] for name in self.inputs}, indices)
-                started += 1
-            self._queue.wait_all()
+            try:
+                for indices, batch in batches:
+                    self._queue.start_async({name: batch[name] for name in self.inputs}, indices)
+                    started += 1
+            finally:  # nothing left running when the lock is released, even on an error
+                self._queue.wait_all()
         if len(done) != started:  # never hand back positions that were not scored
             raise RuntimeError(f"OpenVINO finished {len(done)} of {started} batches")
         return done
