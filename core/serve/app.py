@@ -66,7 +66,9 @@ def build_app(reranker: BaseReranker | Spec, settings: ServeSettings | None = No
     app.add_exception_handler(RequestValidationError, http_error)
     app.add_exception_handler(Exception, internal_error)
     # Added innermost first: a request meets Instrumentation, then BearerAuth, Admission, BodyLimit.
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, timeout=settings.request_timeout, metrics=metrics
+    )
     app.add_middleware(Admission, gate=gate, metrics=metrics, paths=RERANK_PATHS)
     app.add_middleware(BearerAuth, key=settings.api_key, metrics=metrics, open_paths=OPEN_PATHS)
     app.add_middleware(Instrumentation, metrics=metrics, routes=ROUTES)

@@ -114,6 +114,8 @@ class BatchQueue:
     async def _gather(self) -> tuple[list[_Pending], bool]:
         """The next group: the first request, then others while they arrive (bounded wait and size)."""
         first = await self._queue.get()
+        while first is not None and first.future.done():  # timed out while queued: no room, no wait
+            first = await self._queue.get()
         if first is None:
             return [], True
         group, pairs = [first], len(first.texts)

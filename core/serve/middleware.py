@@ -6,6 +6,7 @@ client never gets its body read, and a full server reads no body at all.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
@@ -131,11 +132,13 @@ class Admission:
 
 
 class BodyLimit:
-    """413 for a body over ``limit`` bytes (by its Content-Length, or counted as it arrives)."""
+    """413 for a body over ``limit`` bytes (by its Content-Length, or counted as it arrives); 408 for
+    one that has not fully arrived ``timeout`` seconds after its headers."""
 
-    def __init__(self, app: ASGIApp, limit: int, metrics: ServeMetrics) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float, metrics: ServeMetrics) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -149,21 +152,17 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await _refuse(too_large, send, self.metrics)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left: nothing to answer
-            chunk = bytes(message.get("body", b""))
-            size += len(chunk)
-            if size > self.limit:
-                await _refuse(too_large, send, self.metrics)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            body = await asyncio.wait_for(self._read(receive), self.timeout)
+        except asyncio.TimeoutError:
+            message = f"request body not received within {self.timeout:g} s"
+            await _refuse(HttpError(408, message, reason="timeout"), send, self.metrics)
+            return
+        if body is None:
+            return  # the client left: nothing to answer
+        if len(body) > self.limit:
+            await _refuse(too_large, send, self.metrics)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -174,3 +173,17 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body (reading stops one byte past the limit), or None if the client left."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = bytes(message.get("body", b""))
+            size += len(chunk)
+            chunks.append(chunk)
+            if size > self.limit or not message.get("more_body", False):
+                return b"".join(chunks)

@@ -136,10 +136,9 @@ def build_router(service: RerankService, metrics: ServeMetrics) -> APIRouter:
         """200 once the model is loaded; 503 while it loads or if loading failed."""
         if service.state == "ready":
             return JSONResponse({"status": "ok", "model": service.model_name})
-        body = {"status": service.state, "model": service.model_name}
-        if service.load_error is not None:
-            body["message"] = service.load_error
-        return JSONResponse(body, status_code=503)
+        # No error text here: /health needs no key, and a load error can name paths or hosts
+        # (the log and the key-protected rerank routes carry it).
+        return JSONResponse({"status": service.state, "model": service.model_name}, status_code=503)
 
     @router.get("/metrics", tags=["operations"])
     async def prometheus() -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 #: How the serve wing names itself in a missing-dependency error.
 SERVE = "serve"
@@ -13,7 +13,7 @@ API_KEY_ENV = "RERANK_LAYER_API_KEY"
 
 
 def _key_from_env() -> SecretStr | None:
-    value = os.environ.get(API_KEY_ENV)
+    value = os.environ.get(API_KEY_ENV, "").strip()  # a key read from a secret file ends in a newline
     return SecretStr(value) if value else None
 
 
@@ -47,3 +47,14 @@ class ServeSettings(BaseModel):
         default=256, ge=1, description="A group of requests scored together closes at this many pairs."
     )
     request_timeout: float = Field(default=60.0, gt=0, description="Seconds a request may take (else 504).")
+
+    @field_validator("api_key")
+    @classmethod
+    def _usable_key(cls, key: SecretStr | None) -> SecretStr | None:
+        """Surrounding whitespace dropped (clients' tokens are read stripped); a blank key is refused."""
+        if key is None:
+            return None
+        value = key.get_secret_value().strip()
+        if not value:
+            raise ValueError("api_key must not be blank; leave it out to serve without a key")
+        return SecretStr(value)

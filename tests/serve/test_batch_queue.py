@@ -91,3 +91,21 @@ async def test_a_score_many_with_the_wrong_count_is_a_provider_error() -> None:
     with pytest.raises(ProviderError, match="0 score lists for 1 requests"):
         await queue.score("a", ["x"])
     await queue.stop()
+
+
+async def test_a_request_that_timed_out_while_queued_does_not_open_a_group() -> None:
+    recorder = Recorder()
+    queue = BatchQueue(recorder, max_pairs=5, max_wait=0)
+    queue.start()
+    recorder.hold.clear()
+    first = asyncio.create_task(queue.score("first", ["a"]))
+    await until(lambda: recorder.groups, "the first group")
+    gone = asyncio.create_task(queue.score("gone", ["a", "b", "c", "d"]))  # 4 of the group's 5 pairs
+    live = [asyncio.create_task(queue.score(name, ["a"])) for name in ("q1", "q2")]
+    await until(lambda: queue.outstanding == 4, "the queue")
+    gone.cancel()
+    await until(lambda: queue.outstanding == 3, "the cancellation")
+    recorder.hold.set()
+    assert await first == [1.0] and [await t for t in live] == [[1.0], [1.0]]
+    await queue.stop()
+    assert recorder.groups == [["first"], ["q1", "q2"]]  # "gone" counted would close [q1], then [q2]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 import cohere
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from core.serve import ServeSettings
 from tests.serve.conftest import MODEL
@@ -145,6 +147,36 @@ def test_504_when_a_request_takes_too_long() -> None:
         assert fine.status_code == 200  # the server goes on after a timeout
     finally:
         server.stop()
+
+
+def test_408_when_the_body_does_not_arrive_in_time() -> None:
+    """A client that sends its headers and then stalls holds no queue slot past the timeout."""
+    server = RunningServer(OverlapReranker(), request_timeout=0.5, max_queue=1)
+    try:
+        server.wait_ready()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as stalled:
+            stalled.sendall(
+                b"POST /v2/rerank HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n{"
+            )
+            answer = stalled.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408") and "not received within 0.5 s" in answer
+        body = {"model": "overlap", "query": QUERY, "documents": TEXTS}
+        with server.client() as http:  # the one slot is free again
+            assert http.post("/v2/rerank", json=body).status_code == 200
+        assert server.metrics()['rerank_errors_total{reason="timeout"}'] == 1
+    finally:
+        server.stop()
+
+
+def test_a_blank_key_is_refused_and_a_key_file_newline_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="api_key must not be blank"):
+        ServeSettings(api_key="  ")
+    assert ServeSettings(api_key="abc\n").api_key.get_secret_value() == "abc"  # type: ignore[union-attr]
+    monkeypatch.setenv("RERANK_LAYER_API_KEY", "from-a-secret-file\n")
+    assert ServeSettings().api_key.get_secret_value() == "from-a-secret-file"  # type: ignore[union-attr]
+    monkeypatch.setenv("RERANK_LAYER_API_KEY", "\n")
+    assert ServeSettings().api_key is None
 
 
 # --- 502, 503 or first-stage order: provider failures --------------------------------------------

@@ -55,7 +55,7 @@ def test_a_model_that_fails_to_load_is_reported() -> None:
         health = httpx.get(server.url + "/health")
         answer = httpx.post(server.url + "/rerank", json={"query": QUERY, "documents": TEXTS})
         assert health.status_code == 503 and health.json()["status"] == "failed"
-        assert "weights not found" in health.json()["message"]
+        assert "message" not in health.json()  # /health needs no key: no error text there
         assert (
             answer.status_code == 503
             and "failed to load: OSError: weights not found" in answer.json()["message"]
