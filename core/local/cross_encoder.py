@@ -10,10 +10,11 @@ import numpy as np
 from core.deps import require
 from core.errors import ConfigError
 from core.local.backends import Forward, OnnxForward, TorchForward, positional_module
-from core.local.batching import Features, iter_padded_batches, progress_bar
+from core.local.batching import Features, iter_padded_batches
 from core.local.calibration import calibration_pairs
 from core.local.checkpoints import refuse_missing_weights
 from core.local.models import cached_model, resolve_model_name
+from core.local.multi_query import score_requests
 from core.local.onnx_export import ensure_onnx
 from core.local.openvino_backend import OpenVinoForward, ensure_int8_ir, stream_count
 from core.local.options import LOCAL, LocalRerankerConfig
@@ -25,7 +26,6 @@ from core.local.threads import (
     thread_count,
 )
 from core.local.tokenizing import LockedTokenizer, TokenEncoder, pad_values
-from core.local.windows import best_per_document, room_beside_query, split_documents
 
 
 def model_length_limit(tokenizer: Any, config: Any) -> int:
@@ -206,12 +206,6 @@ def score_pairs(
     config: LocalRerankerConfig,
     max_length: int | None,
 ) -> list[float]:
-    """Raw scores of ``texts`` for ``query``; with ``long_documents="windows"`` each text's best window."""
-    length = runtime.max_length(max_length)
-    progress = progress_bar(config.show_progress_bar)
-    if config.long_documents == "truncate":
-        return runtime.score(query, texts, length, config.batch_size, progress)
-    room = room_beside_query(runtime.tokenizer, query, length)
-    plan = split_documents(runtime.tokenizer, texts, room, config.window_overlap, config.max_windows_per_doc)
-    scores = runtime.score(query, plan.texts, length, config.batch_size, progress)
-    return best_per_document(scores, plan.owners, len(texts))
+    """Raw scores of ``texts`` for ``query`` (best window each with ``long_documents="windows"``):
+    one request of :func:`~core.local.multi_query.score_requests`, the path the server batches."""
+    return score_requests(runtime, [(query, texts)], config, max_length)[0]
