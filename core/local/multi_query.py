@@ -78,3 +78,15 @@ def score_requests(
         out.append(Scores(values, usage={"total_tokens": float(tokens)}))
         start = end
     return out
+
+
+def shared_batches(
+    encoder: object, requests: Sequence[Request], config: LocalRerankerConfig, max_length: int | None
+) -> list[list[float]] | None:
+    """:func:`score_requests` when ``encoder`` is a cross-encoder runtime (pairs of every request in
+    shared batches); None for models that score one request at a time."""
+    from core.local.cross_encoder import CrossEncoderRuntime  # it imports this module
+
+    if isinstance(encoder, CrossEncoderRuntime):
+        return score_requests(encoder, requests, config, max_length)
+    return None

@@ -147,10 +147,7 @@ class SentenceTransformerReranker(BaseReranker):
 
     def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         """A cross-encoder scores every request's pairs in shared batches; other models one at a time."""
-        from core.local.cross_encoder import CrossEncoderRuntime
-        from core.local.multi_query import score_requests
+        from core.local.multi_query import shared_batches
 
-        encoder = self.encoder
-        if isinstance(encoder, CrossEncoderRuntime):
-            return score_requests(encoder, requests, self.config, self.config.max_length)
-        return super().score_many(requests)
+        scores = shared_batches(self.encoder, requests, self.config, self.config.max_length)
+        return super().score_many(requests) if scores is None else scores
