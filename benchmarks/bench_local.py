@@ -314,7 +314,11 @@ def timed(function: Callable, spent: list[float]) -> Callable:
 
 
 def overhead_shares(model: Path, pool: list[str], repeats: int) -> dict[str, tuple[float, float]]:
-    """Per configuration: share of the call outside the model forward, and the tokeniser's part of it."""
+    """Per configuration: share of the call outside the model, and the tokeniser's part of it.
+
+    The model is timed where the runtime enters it: OpenVINO's ``run_batches`` (the padding of the
+    next batch overlaps the running ones and counts inside), else the forward of each batch.
+    """
     from benchmarks.peers.worker import OURS
     from core.local.cross_encoder import load_cross_encoder
 
@@ -324,8 +328,12 @@ def overhead_shares(model: Path, pool: list[str], repeats: int) -> dict[str, tup
         runtime = load_cross_encoder(reranker.config)
         reranker.rerank(query, docs[:4])
         forward, tokenize, original = [0.0], [0.0], runtime.forward
-        runtime.forward = timed(original, forward)
-        runtime.encode = timed(runtime.encode, tokenize)  # shadows the method until deleted
+        streams = hasattr(original, "run_batches")
+        if streams:  # instance attributes shadow the methods until deleted
+            original.run_batches = timed(original.run_batches, forward)
+        else:
+            runtime.forward = timed(original, forward)
+        runtime.encode_pairs = timed(runtime.encode_pairs, tokenize)
         try:
             outside, tokens = [], []
             for _ in range(repeats):
@@ -336,8 +344,10 @@ def overhead_shares(model: Path, pool: list[str], repeats: int) -> dict[str, tup
                 outside.append((total - forward[0]) / total)
                 tokens.append(tokenize[0] / total)
         finally:
+            if streams:
+                del original.run_batches
             runtime.forward = original
-            del runtime.encode
+            del runtime.encode_pairs
         out[name] = (statistics.median(outside), statistics.median(tokens))
     return out
 
